@@ -1,0 +1,119 @@
+/*
+ * The primitive code table, generated from KD_CESR_CODES, and its lookup.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kerid/cesr.h"
+#include "cesr_int.h"
+
+/* Compile-time checks of every table row (keri-core §1.2, fixed size, ls = 0). */
+#define KD_CESR_CHECK_(code, hs, fs, raw, name)                                                    \
+    _Static_assert(sizeof(code) - 1 == (hs), "hard size of " #name);                               \
+    _Static_assert((hs) == 1 || (hs) == 2 || (hs) == 4, "hard size of " #name);                    \
+    _Static_assert(((raw) + (hs) % 4) % 3 == 0, "pad size of " #name);                             \
+    _Static_assert((fs) == (hs) + ((raw) + (hs) % 4) / 3 * 4 - (hs) % 4, "full size of " #name);   \
+    _Static_assert((raw) <= KD_CESR_RAW_MAX, "KD_CESR_RAW_MAX too small for " #name);              \
+    _Static_assert((fs) <= KD_CESR_QB64_MAX, "KD_CESR_QB64_MAX too small for " #name);
+KD_CESR_CODES(KD_CESR_CHECK_)
+#undef KD_CESR_CHECK_
+
+static const struct kd_cesr_code_info kd_cesr_table[KD_CESR_CODE_COUNT_] = {
+#define KD_CESR_ROW_(code, hs, fs, raw, name) {code, #name, hs, fs, raw},
+    KD_CESR_CODES(KD_CESR_ROW_)
+#undef KD_CESR_ROW_
+};
+
+/* Table entry for c, or NULL when c is out of range. */
+const struct kd_cesr_code_info *kd_cesr_code_info(enum kd_cesr_code c)
+{
+    if ((unsigned)c >= KD_CESR_CODE_COUNT_)
+        return NULL;
+    return &kd_cesr_table[c];
+}
+
+/* Hard size from the first character (keri-core §1.3); 0 if none. */
+unsigned kd_cesr_hard_size(unsigned char first)
+{
+    if ((first >= 'A' && first <= 'Z') || (first >= 'a' && first <= 'z'))
+        return 1;
+    switch (first) {
+    case '0':
+    case '4':
+    case '5':
+    case '6':
+        return 2;
+    case '1':
+    case '2':
+    case '3':
+    case '7':
+    case '8':
+    case '9':
+        return 4;
+    default:
+        return 0;
+    }
+}
+
+/*
+ * Sort key of a hard code: its hard size above its base-64 value, so that the
+ * table order (shorter codes first, then alphabet order) is ascending key
+ * order. Returns -1 if a character is outside the alphabet.
+ */
+static int64_t kd_cesr_key(const char *code, unsigned hs)
+{
+    uint32_t v = 0;
+
+    for (unsigned i = 0; i < hs; i++) {
+        const int d = kd_cesr_b64_value((unsigned char)code[i]);
+        if (d < 0)
+            return -1;
+        v = v << 6 | (uint32_t)d;
+    }
+    return (int64_t)hs << 24 | v;
+}
+
+/* First char → hard size, then binary search on the key. */
+enum kd_err kd_cesr_code_lookup(const char *text, size_t n, enum kd_cesr_code *out,
+                                const char **why)
+{
+    unsigned hs;
+    int64_t key;
+    size_t lo = 0;
+    size_t hi = KD_CESR_CODE_COUNT_;
+
+    if (text == NULL || n == 0) {
+        kd_cesr_why(why, "empty");
+        return KD_EBADCESR;
+    }
+    hs = kd_cesr_hard_size((unsigned char)text[0]);
+    if (hs == 0) {
+        kd_cesr_why(why, text[0] == '-' || text[0] == '_' ? "count or op code, not a primitive"
+                                                          : "invalid base64url character");
+        return KD_EBADCESR;
+    }
+    if (n < hs) {
+        kd_cesr_why(why, "truncated code");
+        return KD_EBADCESR;
+    }
+    key = kd_cesr_key(text, hs);
+    if (key < 0) {
+        kd_cesr_why(why, "invalid base64url character");
+        return KD_EBADCESR;
+    }
+    while (lo < hi) {
+        const size_t mid = lo + (hi - lo) / 2;
+        const int64_t k = kd_cesr_key(kd_cesr_table[mid].code, kd_cesr_table[mid].hs);
+
+        if (k == key) {
+            *out = (enum kd_cesr_code)mid;
+            return KD_OK;
+        }
+        if (k < key)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    kd_cesr_why(why, "unknown code");
+    return KD_EBADCESR;
+}
