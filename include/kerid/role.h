@@ -1,0 +1,55 @@
+/*
+ * Roles as data. A role (witness, watcher) is a const table of function
+ * pointers and routes; main picks the roles from --role and the node runs each
+ * one on the same loop, store and sweeper, with its own identity, port and
+ * public URL (DESIGN.md "Roles are data").
+ */
+#ifndef KERID_ROLE_H
+#define KERID_ROLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "kerid/config.h"
+#include "kerid/crypto.h"
+#include "kerid/err.h"
+#include "kerid/http.h"
+#include "kerid/sweep.h"
+
+struct kd_node;
+struct kd_role;
+
+/* One running role: what the node keeps for it and hands to its handlers as ctx. */
+struct kd_role_instance {
+    const struct kd_role *role;
+    struct kd_node *node;
+    const struct kd_role_config *cfg;
+    struct kd_signer signer;         /* the role's identity (seed from config or store) */
+    struct kd_http_server *http;     /* its listener on cfg->http_port */
+    struct kd_route *routes;         /* role routes followed by the node's common routes */
+    char oobi_json[512];             /* {"eid":"B…","scheme":"http","url":"<public_url>"} */
+    size_t oobi_json_len;
+    void *state;                     /* the role's private state, owned by the role */
+};
+
+struct kd_role {
+    const char *name;           /* "witness": --role value, config section, metrics label */
+    const char *title;          /* "Witness": start-up lines */
+    const char *config_label;   /* keriox's "Using config file" wording for this role */
+    bool blank_after_config;    /* keriox's witness prints an empty line after it */
+    /* Sets up ri->state; the identity, store and sweeper are ready. */
+    enum kd_err (*init)(struct kd_role_instance *ri);
+    const struct kd_route *routes; /* ctx of every handler is the kd_role_instance */
+    /* Called once the listener is bound, before the start-up lines are printed. */
+    enum kd_err (*start)(struct kd_role_instance *ri);
+    /* Shutdown began: stop background work (listeners are closed by the node). */
+    void (*stop)(struct kd_role_instance *ri);
+    /* Releases ri->state (after the store is closed). */
+    void (*destroy)(struct kd_role_instance *ri);
+    const struct kd_sweep_task *sweeps; /* ctx of every task is the kd_role_instance */
+};
+
+extern const struct kd_role kd_role_witness;
+extern const struct kd_role kd_role_watcher;
+
+#endif
