@@ -6,7 +6,7 @@
 FROM debian:bookworm-slim AS build
 RUN apt-get update && apt-get install -y --no-install-recommends \
         gcc meson ninja-build pkg-config libc6-dev \
-        libuv1-dev libsodium-dev libsqlite3-dev libcyaml-dev libjansson-dev \
+        libuv1-dev libsodium-dev libsqlite3-dev libcyaml-dev libyaml-dev libjansson-dev \
         node-llhttp librust-blake3-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
