@@ -1,0 +1,804 @@
+/* Typed access to the tables: the only place where SQL meets values. Every
+ * function checks its input, takes its cached statement, and resets it
+ * before returning, so that no read ever pins a WAL snapshot. */
+#include "store_int.h"
+
+#include <string.h>
+
+#include "kerid/log.h"
+
+/* Bound by SQLite's own int-sized lengths as well as by ours. */
+_Static_assert(KD_STORE_BLOB_MAX < 0x7fffffff, "blob lengths fit an int");
+
+enum kd_err kd_store_sqlite_err(int rc)
+{
+    switch (rc) {
+    case SQLITE_OK:
+    case SQLITE_DONE:
+    case SQLITE_ROW:
+        return KD_OK;
+    case SQLITE_CONSTRAINT_PRIMARYKEY:
+    case SQLITE_CONSTRAINT_UNIQUE:
+        return KD_EEXIST;
+    case SQLITE_CONSTRAINT_FOREIGNKEY:
+        return KD_ENOTFOUND;
+    case SQLITE_NOMEM:
+        return KD_ENOMEM;
+    case SQLITE_TOOBIG:
+        return KD_ETOOLARGE;
+    default:
+        return (rc & 0xff) == SQLITE_CONSTRAINT ? KD_EINVAL : KD_ESTORE;
+    }
+}
+
+/* The error for a failed step or bind; logs what is not an expected outcome. */
+static enum kd_err kd_store_fail(const struct kd_store_rd *rd, sqlite3_stmt *st, int rc)
+{
+    enum kd_err err = kd_store_sqlite_err(rc);
+
+    if (err == KD_OK)
+        err = KD_ESTORE;
+    if (err == KD_ESTORE || err == KD_ENOMEM)
+        kd_log_error("store", "\"%.60s\": %s", sqlite3_sql(st), sqlite3_errmsg(rd->db));
+    return err;
+}
+
+/* Takes rd's statement id if rd may be used here and the statement is not
+ * already running (re-entry from an iteration callback). */
+static enum kd_err kd_store_stmt(struct kd_store_rd *rd, enum kd_store_stmt_id id,
+                                 sqlite3_stmt **out)
+{
+    *out = NULL;
+    if (!kd_store_rd_usable(rd) || rd->stmt[id] == NULL || sqlite3_stmt_busy(rd->stmt[id]))
+        return KD_EINVAL;
+    *out = rd->stmt[id];
+    return KD_OK;
+}
+
+/* The writer statement id, inside an active write callback. */
+static enum kd_err kd_store_wstmt(struct kd_store_txn *txn, enum kd_store_stmt_id id,
+                                  sqlite3_stmt **out)
+{
+    *out = NULL;
+    if (!kd_store_txn_usable(txn))
+        return KD_EINVAL;
+    return kd_store_stmt(&txn->s->writer, id, out);
+}
+
+static void kd_store_stmt_end(sqlite3_stmt *st)
+{
+    if (st != NULL) {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+    }
+}
+
+/* Length of s if it is 1..max bytes, else 0. */
+static size_t kd_store_len(const char *s, size_t max)
+{
+    size_t n;
+
+    if (s == NULL)
+        return 0;
+    n = strnlen(s, max + 1);
+    return n <= max ? n : 0;
+}
+
+/* Length of a qb64 identifier of 1..max characters of the base64url alphabet, else 0. */
+static size_t kd_store_qb64_len(const char *s, size_t max)
+{
+    size_t n = kd_store_len(s, max);
+
+    for (size_t i = 0; i < n; i++) {
+        const char c = s[i];
+
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_'))
+            return 0;
+    }
+    return n;
+}
+
+static bool kd_store_ilk_ok(const char *s)
+{
+    if (kd_store_len(s, 3) != 3)
+        return false;
+    for (unsigned i = 0; i < 3; i++) {
+        if (s[i] < 'a' || s[i] > 'z')
+            return false;
+    }
+    return true;
+}
+
+static int kd_store_bind_text(sqlite3_stmt *st, int i, const char *s, size_t n)
+{
+    return sqlite3_bind_text(st, i, s, (int)n, SQLITE_STATIC);
+}
+
+/* A zero-length blob is bound as an empty blob, never as NULL. */
+static int kd_store_bind_blob(sqlite3_stmt *st, int i, const void *p, size_t n)
+{
+    return sqlite3_bind_blob(st, i, n > 0 ? p : "", (int)n, SQLITE_STATIC);
+}
+
+/* LIMIT for "at most limit rows, 0 = all". */
+static int kd_store_bind_limit(sqlite3_stmt *st, int i, unsigned limit)
+{
+    return sqlite3_bind_int64(st, i, limit == 0 ? -1 : (sqlite3_int64)limit);
+}
+
+/* Steps a statement that answers no row and must run to completion. */
+static enum kd_err kd_store_exec(const struct kd_store_rd *rd, sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+
+    return rc == SQLITE_DONE ? KD_OK : kd_store_fail(rd, st, rc);
+}
+
+/* Text column i; NULL (and the row treated as corrupt) if it is not text. */
+static const char *kd_store_col_text(sqlite3_stmt *st, int i, size_t max, size_t *len)
+{
+    const unsigned char *p;
+    int n;
+
+    if (sqlite3_column_type(st, i) != SQLITE_TEXT)
+        return NULL;
+    p = sqlite3_column_text(st, i);
+    n = sqlite3_column_bytes(st, i);
+    if (p == NULL || n <= 0 || (size_t)n > max)
+        return NULL;
+    if (len != NULL)
+        *len = (size_t)n;
+    return (const char *)p;
+}
+
+/* Blob column i (an empty blob gives a non-NULL pointer); NULL if not a blob. */
+static const uint8_t *kd_store_col_blob(sqlite3_stmt *st, int i, size_t max, size_t *len)
+{
+    const void *p;
+    int n;
+
+    if (sqlite3_column_type(st, i) != SQLITE_BLOB)
+        return NULL;
+    p = sqlite3_column_blob(st, i);
+    n = sqlite3_column_bytes(st, i);
+    if (n < 0 || (size_t)n > max)
+        return NULL;
+    *len = (size_t)n;
+    return n > 0 ? p : (const uint8_t *)"";
+}
+
+/* Unsigned integer column i; false if it is not a non-negative integer. */
+static bool kd_store_col_u64(sqlite3_stmt *st, int i, uint64_t *out)
+{
+    sqlite3_int64 v;
+
+    if (sqlite3_column_type(st, i) != SQLITE_INTEGER)
+        return false;
+    v = sqlite3_column_int64(st, i);
+    if (v < 0)
+        return false;
+    *out = (uint64_t)v;
+    return true;
+}
+
+static enum kd_err kd_store_corrupt(const char *table)
+{
+    kd_log_error("store", "%s: a row has an unexpected type or size", table);
+    return KD_ESTORE;
+}
+
+/* ---- meta ---- */
+
+enum kd_err kd_store_meta_get(struct kd_store *s, const char *key, struct kd_buf *out)
+{
+    struct kd_store_rd *rd = kd_store_reader(s);
+    sqlite3_stmt *st = NULL;
+    const uint8_t *v;
+    size_t klen = kd_store_len(key, KD_STORE_KEY_MAX), n;
+    enum kd_err err;
+    int rc;
+
+    if (klen == 0 || out == NULL)
+        return KD_EINVAL;
+    if ((err = kd_store_stmt(rd, KD_STMT_META_GET, &st)) != KD_OK)
+        return err;
+    kd_buf_reset(out);
+    if ((rc = kd_store_bind_text(st, 1, key, klen)) != SQLITE_OK) {
+        err = kd_store_fail(rd, st, rc);
+        goto out;
+    }
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        err = KD_ENOTFOUND;
+        goto out;
+    }
+    if (rc != SQLITE_ROW) {
+        err = kd_store_fail(rd, st, rc);
+        goto out;
+    }
+    v = kd_store_col_blob(st, 0, KD_STORE_VALUE_MAX, &n);
+    if (v == NULL) {
+        err = kd_store_corrupt("meta");
+        goto out;
+    }
+    err = kd_buf_append(out, v, n);
+    if (err != KD_OK)
+        kd_buf_reset(out);
+out:
+    kd_store_stmt_end(st);
+    return err;
+}
+
+enum kd_err kd_store_meta_put(struct kd_store_txn *txn, const char *key, const void *v, size_t n)
+{
+    sqlite3_stmt *st = NULL;
+    size_t klen = kd_store_len(key, KD_STORE_KEY_MAX);
+    enum kd_err err;
+    int rc;
+
+    if (klen == 0 || (v == NULL && n > 0))
+        return KD_EINVAL;
+    if (n > KD_STORE_VALUE_MAX)
+        return KD_ETOOLARGE;
+    if ((err = kd_store_wstmt(txn, KD_STMT_META_PUT, &st)) != KD_OK)
+        return err;
+    rc = kd_store_bind_text(st, 1, key, klen);
+    if (rc == SQLITE_OK)
+        rc = kd_store_bind_blob(st, 2, v, n);
+    err = rc == SQLITE_OK ? kd_store_exec(&txn->s->writer, st)
+                          : kd_store_fail(&txn->s->writer, st, rc);
+    kd_store_stmt_end(st);
+    return err;
+}
+
+enum kd_err kd_store_meta_del(struct kd_store_txn *txn, const char *key)
+{
+    sqlite3_stmt *st = NULL;
+    size_t klen = kd_store_len(key, KD_STORE_KEY_MAX);
+    enum kd_err err;
+    int rc;
+
+    if (klen == 0)
+        return KD_EINVAL;
+    if ((err = kd_store_wstmt(txn, KD_STMT_META_DEL, &st)) != KD_OK)
+        return err;
+    rc = kd_store_bind_text(st, 1, key, klen);
+    err = rc == SQLITE_OK ? kd_store_exec(&txn->s->writer, st)
+                          : kd_store_fail(&txn->s->writer, st, rc);
+    if (err == KD_OK && sqlite3_changes(txn->s->writer.db) == 0)
+        err = KD_ENOTFOUND;
+    kd_store_stmt_end(st);
+    return err;
+}
+
+/* ---- events ---- */
+
+/* Columns: prefix, sn, said, ilk, fn, first_seen_us, raw. Pointers into the row. */
+static bool kd_store_row_event(sqlite3_stmt *st, struct kd_store_event *ev)
+{
+    ev->prefix = kd_store_col_text(st, 0, KD_STORE_ID_MAX, NULL);
+    ev->said = kd_store_col_text(st, 2, KD_STORE_ID_MAX, NULL);
+    ev->ilk = kd_store_col_text(st, 3, 3, NULL);
+    ev->raw = kd_store_col_blob(st, 6, KD_STORE_BLOB_MAX, &ev->raw_len);
+    ev->first_seen_us = sqlite3_column_int64(st, 5);
+    return ev->prefix != NULL && ev->said != NULL && ev->ilk != NULL && ev->raw != NULL &&
+           kd_store_col_u64(st, 1, &ev->sn) && kd_store_col_u64(st, 4, &ev->fn) &&
+           sqlite3_column_type(st, 5) == SQLITE_INTEGER;
+}
+
+/* Copies ev's strings and raw bytes into storage and points ev at the copies. */
+static enum kd_err kd_store_keep_event(struct kd_store_event *ev, struct kd_buf *storage)
+{
+    const size_t lp = strlen(ev->prefix) + 1, ls = strlen(ev->said) + 1, li = strlen(ev->ilk) + 1;
+    enum kd_err err;
+
+    kd_buf_reset(storage);
+    if ((err = kd_buf_append(storage, ev->prefix, lp)) != KD_OK ||
+        (err = kd_buf_append(storage, ev->said, ls)) != KD_OK ||
+        (err = kd_buf_append(storage, ev->ilk, li)) != KD_OK ||
+        (err = kd_buf_append(storage, ev->raw, ev->raw_len)) != KD_OK) {
+        kd_buf_reset(storage);
+        return err;
+    }
+    /* Point at the copies only now: appending may have moved the storage. */
+    ev->prefix = (const char *)storage->data;
+    ev->said = ev->prefix + lp;
+    ev->ilk = ev->said + ls;
+    ev->raw = storage->data + lp + ls + li;
+    return KD_OK;
+}
+
+/* Steps a statement selecting at most one event row into out/storage. */
+static enum kd_err kd_store_one_event(struct kd_store_rd *rd, sqlite3_stmt *st,
+                                      struct kd_store_event *out, struct kd_buf *storage)
+{
+    int rc = sqlite3_step(st);
+
+    if (rc == SQLITE_DONE)
+        return KD_ENOTFOUND;
+    if (rc != SQLITE_ROW)
+        return kd_store_fail(rd, st, rc);
+    if (!kd_store_row_event(st, out))
+        return kd_store_corrupt("kel_events");
+    return kd_store_keep_event(out, storage);
+}
+
+enum kd_err kd_store_event_add(struct kd_store_txn *txn, const struct kd_store_event *ev,
+                               uint64_t *fn)
+{
+    sqlite3_stmt *st = NULL;
+    struct kd_store_rd *rd;
+    size_t lp, ls;
+    uint64_t got;
+    enum kd_err err;
+    int rc;
+
+    if (ev == NULL)
+        return KD_EINVAL;
+    lp = kd_store_qb64_len(ev->prefix, KD_STORE_ID_MAX);
+    ls = kd_store_qb64_len(ev->said, KD_STORE_ID_MAX);
+    if (lp == 0 || ls == 0 || !kd_store_ilk_ok(ev->ilk) || ev->sn > INT64_MAX || ev->raw == NULL ||
+        ev->raw_len == 0)
+        return KD_EINVAL;
+    if (ev->raw_len > KD_STORE_BLOB_MAX)
+        return KD_ETOOLARGE;
+    if ((err = kd_store_wstmt(txn, KD_STMT_EVENT_ADD, &st)) != KD_OK)
+        return err;
+    rd = &txn->s->writer;
+    rc = kd_store_bind_text(st, 1, ev->prefix, lp);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 2, (sqlite3_int64)ev->sn);
+    if (rc == SQLITE_OK)
+        rc = kd_store_bind_text(st, 3, ev->said, ls);
+    if (rc == SQLITE_OK)
+        rc = kd_store_bind_text(st, 4, ev->ilk, 3);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 5, ev->first_seen_us);
+    if (rc == SQLITE_OK)
+        rc = kd_store_bind_blob(st, 6, ev->raw, ev->raw_len);
+    if (rc != SQLITE_OK) {
+        err = kd_store_fail(rd, st, rc);
+        goto out;
+    }
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        err = kd_store_fail(rd, st, rc);
+        goto out;
+    }
+    if (!kd_store_col_u64(st, 0, &got)) {
+        err = kd_store_corrupt("kel_events");
+        goto out;
+    }
+    if ((err = kd_store_exec(rd, st)) != KD_OK)
+        goto out;
+    if (fn != NULL)
+        *fn = got;
+out:
+    kd_store_stmt_end(st);
+    return err;
+}
+
+enum kd_err kd_store_event_get(struct kd_store_rd *rd, const char *said, struct kd_store_event *out,
+                               struct kd_buf *storage)
+{
+    sqlite3_stmt *st = NULL;
+    size_t ls = kd_store_qb64_len(said, KD_STORE_ID_MAX);
+    enum kd_err err;
+    int rc;
+
+    if (ls == 0 || out == NULL || storage == NULL)
+        return KD_EINVAL;
+    if ((err = kd_store_stmt(rd, KD_STMT_EVENT_GET, &st)) != KD_OK)
+        return err;
+    rc = kd_store_bind_text(st, 1, said, ls);
+    err = rc == SQLITE_OK ? kd_store_one_event(rd, st, out, storage) : kd_store_fail(rd, st, rc);
+    kd_store_stmt_end(st);
+    return err;
+}
+
+enum kd_err kd_store_event_at(struct kd_store_rd *rd, const char *prefix, uint64_t sn,
+                              struct kd_store_event *out, struct kd_buf *storage)
+{
+    sqlite3_stmt *st = NULL;
+    size_t lp = kd_store_qb64_len(prefix, KD_STORE_ID_MAX);
+    enum kd_err err;
+    int rc;
+
+    if (lp == 0 || sn > INT64_MAX || out == NULL || storage == NULL)
+        return KD_EINVAL;
+    if ((err = kd_store_stmt(rd, KD_STMT_EVENT_AT, &st)) != KD_OK)
+        return err;
+    rc = kd_store_bind_text(st, 1, prefix, lp);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 2, (sqlite3_int64)sn);
+    err = rc == SQLITE_OK ? kd_store_one_event(rd, st, out, storage) : kd_store_fail(rd, st, rc);
+    kd_store_stmt_end(st);
+    return err;
+}
+
+enum kd_err kd_store_kel_each(struct kd_store_rd *rd, const char *prefix, uint64_t from_fn,
+                              unsigned limit, kd_store_event_cb cb, void *arg)
+{
+    sqlite3_stmt *st = NULL;
+    struct kd_store_event ev;
+    size_t lp = kd_store_qb64_len(prefix, KD_STORE_ID_MAX);
+    enum kd_err err;
+    int rc;
+
+    if (lp == 0 || cb == NULL)
+        return KD_EINVAL;
+    if (from_fn > INT64_MAX)
+        return KD_OK; /* no ordinal is that large */
+    if ((err = kd_store_stmt(rd, KD_STMT_KEL_EACH, &st)) != KD_OK)
+        return err;
+    rc = kd_store_bind_text(st, 1, prefix, lp);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 2, (sqlite3_int64)from_fn);
+    if (rc == SQLITE_OK)
+        rc = kd_store_bind_limit(st, 3, limit);
+    if (rc != SQLITE_OK) {
+        err = kd_store_fail(rd, st, rc);
+        goto out;
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (!kd_store_row_event(st, &ev)) {
+            err = kd_store_corrupt("kel_events");
+            goto out;
+        }
+        if ((err = cb(&ev, arg)) != KD_OK)
+            goto out;
+    }
+    err = rc == SQLITE_DONE ? KD_OK : kd_store_fail(rd, st, rc);
+out:
+    kd_store_stmt_end(st);
+    return err;
+}
+
+/* ---- signatures ---- */
+
+enum kd_err kd_store_sig_add(struct kd_store_txn *txn, const char *said,
+                             enum kd_store_sig_kind kind, const char *sig, bool *added)
+{
+    sqlite3_stmt *st = NULL;
+    size_t ls = kd_store_qb64_len(said, KD_STORE_ID_MAX);
+    size_t lg = kd_store_qb64_len(sig, KD_STORE_SIG_MAX);
+    enum kd_err err;
+    int rc;
+
+    if (ls == 0 || lg == 0 || (unsigned)kind >= KD_STORE_SIG_KIND_COUNT_)
+        return KD_EINVAL;
+    if ((err = kd_store_wstmt(txn, KD_STMT_SIG_ADD, &st)) != KD_OK)
+        return err;
+    rc = kd_store_bind_text(st, 1, said, ls);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int(st, 2, (int)kind);
+    if (rc == SQLITE_OK)
+        rc = kd_store_bind_text(st, 3, sig, lg);
+    err = rc == SQLITE_OK ? kd_store_exec(&txn->s->writer, st)
+                          : kd_store_fail(&txn->s->writer, st, rc);
+    if (err == KD_OK && added != NULL)
+        *added = sqlite3_changes(txn->s->writer.db) > 0;
+    kd_store_stmt_end(st);
+    return err;
+}
+
+enum kd_err kd_store_sig_each(struct kd_store_rd *rd, const char *said, enum kd_store_sig_kind kind,
+                              kd_store_sig_cb cb, void *arg)
+{
+    sqlite3_stmt *st = NULL;
+    size_t ls = kd_store_qb64_len(said, KD_STORE_ID_MAX), n;
+    const char *sig;
+    enum kd_err err;
+    int rc;
+
+    if (ls == 0 || (unsigned)kind >= KD_STORE_SIG_KIND_COUNT_ || cb == NULL)
+        return KD_EINVAL;
+    if ((err = kd_store_stmt(rd, KD_STMT_SIG_EACH, &st)) != KD_OK)
+        return err;
+    rc = kd_store_bind_text(st, 1, said, ls);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int(st, 2, (int)kind);
+    if (rc != SQLITE_OK) {
+        err = kd_store_fail(rd, st, rc);
+        goto out;
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        sig = kd_store_col_text(st, 0, KD_STORE_SIG_MAX, &n);
+        if (sig == NULL) {
+            err = kd_store_corrupt("kel_sigs");
+            goto out;
+        }
+        if ((err = cb(sig, n, arg)) != KD_OK)
+            goto out;
+    }
+    err = rc == SQLITE_DONE ? KD_OK : kd_store_fail(rd, st, rc);
+out:
+    kd_store_stmt_end(st);
+    return err;
+}
+
+/* ---- key states ---- */
+
+enum kd_err kd_store_state_put(struct kd_store_txn *txn, const char *prefix, uint64_t sn,
+                               const char *said, const void *state, size_t n)
+{
+    sqlite3_stmt *st = NULL;
+    size_t lp = kd_store_qb64_len(prefix, KD_STORE_ID_MAX);
+    size_t ls = kd_store_qb64_len(said, KD_STORE_ID_MAX);
+    enum kd_err err;
+    int rc;
+
+    if (lp == 0 || ls == 0 || sn > INT64_MAX || state == NULL || n == 0)
+        return KD_EINVAL;
+    if (n > KD_STORE_BLOB_MAX)
+        return KD_ETOOLARGE;
+    if ((err = kd_store_wstmt(txn, KD_STMT_STATE_PUT, &st)) != KD_OK)
+        return err;
+    rc = kd_store_bind_text(st, 1, prefix, lp);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 2, (sqlite3_int64)sn);
+    if (rc == SQLITE_OK)
+        rc = kd_store_bind_text(st, 3, said, ls);
+    if (rc == SQLITE_OK)
+        rc = kd_store_bind_blob(st, 4, state, n);
+    err = rc == SQLITE_OK ? kd_store_exec(&txn->s->writer, st)
+                          : kd_store_fail(&txn->s->writer, st, rc);
+    kd_store_stmt_end(st);
+    return err;
+}
+
+enum kd_err kd_store_state_get(struct kd_store_rd *rd, const char *prefix, uint64_t *sn,
+                               char said_out[KD_STORE_ID_MAX + 1], struct kd_buf *state)
+{
+    sqlite3_stmt *st = NULL;
+    size_t lp = kd_store_qb64_len(prefix, KD_STORE_ID_MAX), ls, n;
+    const char *said;
+    const uint8_t *v;
+    uint64_t got;
+    enum kd_err err;
+    int rc;
+
+    if (lp == 0 || sn == NULL || said_out == NULL || state == NULL)
+        return KD_EINVAL;
+    if ((err = kd_store_stmt(rd, KD_STMT_STATE_GET, &st)) != KD_OK)
+        return err;
+    kd_buf_reset(state);
+    if ((rc = kd_store_bind_text(st, 1, prefix, lp)) != SQLITE_OK) {
+        err = kd_store_fail(rd, st, rc);
+        goto out;
+    }
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        err = KD_ENOTFOUND;
+        goto out;
+    }
+    if (rc != SQLITE_ROW) {
+        err = kd_store_fail(rd, st, rc);
+        goto out;
+    }
+    said = kd_store_col_text(st, 1, KD_STORE_ID_MAX, &ls);
+    v = kd_store_col_blob(st, 2, KD_STORE_BLOB_MAX, &n);
+    if (said == NULL || v == NULL || !kd_store_col_u64(st, 0, &got)) {
+        err = kd_store_corrupt("kel_states");
+        goto out;
+    }
+    if ((err = kd_buf_append(state, v, n)) != KD_OK) {
+        kd_buf_reset(state);
+        goto out;
+    }
+    memcpy(said_out, said, ls);
+    said_out[ls] = '\0';
+    *sn = got;
+out:
+    kd_store_stmt_end(st);
+    return err;
+}
+
+/* ---- escrows ---- */
+
+/* Columns: id, kind, prefix, sn, said, raw, att, arrived_us, tried_us. */
+static bool kd_store_row_escrow(sqlite3_stmt *st, struct kd_store_escrow *e)
+{
+    uint64_t kind;
+
+    e->prefix = kd_store_col_text(st, 2, KD_STORE_ID_MAX, NULL);
+    e->said = kd_store_col_text(st, 4, KD_STORE_ID_MAX, NULL);
+    e->raw = kd_store_col_blob(st, 5, KD_STORE_BLOB_MAX, &e->raw_len);
+    e->att = kd_store_col_blob(st, 6, KD_STORE_BLOB_MAX, &e->att_len);
+    e->id = sqlite3_column_int64(st, 0);
+    e->arrived_us = sqlite3_column_int64(st, 7);
+    e->tried_us = sqlite3_column_int64(st, 8);
+    if (!kd_store_col_u64(st, 1, &kind) || kind >= KD_STORE_ESCROW_KIND_COUNT_)
+        return false;
+    e->kind = (enum kd_store_escrow_kind)kind;
+    return e->prefix != NULL && e->said != NULL && e->raw != NULL && e->att != NULL &&
+           kd_store_col_u64(st, 3, &e->sn);
+}
+
+enum kd_err kd_store_escrow_add(struct kd_store_txn *txn, const struct kd_store_escrow *e,
+                                bool *added, int64_t *id)
+{
+    sqlite3_stmt *st = NULL;
+    struct kd_store_rd *rd;
+    size_t lp, ls;
+    sqlite3_int64 got = 0;
+    bool fresh = false;
+    enum kd_err err;
+    int rc;
+
+    if (e == NULL || (unsigned)e->kind >= KD_STORE_ESCROW_KIND_COUNT_)
+        return KD_EINVAL;
+    lp = kd_store_qb64_len(e->prefix, KD_STORE_ID_MAX);
+    ls = kd_store_qb64_len(e->said, KD_STORE_ID_MAX);
+    if (lp == 0 || ls == 0 || e->sn > INT64_MAX || e->raw == NULL || e->raw_len == 0 ||
+        (e->att == NULL && e->att_len > 0))
+        return KD_EINVAL;
+    if (e->raw_len > KD_STORE_BLOB_MAX || e->att_len > KD_STORE_BLOB_MAX)
+        return KD_ETOOLARGE;
+    if ((err = kd_store_wstmt(txn, KD_STMT_ESCROW_ADD, &st)) != KD_OK)
+        return err;
+    rd = &txn->s->writer;
+    rc = sqlite3_bind_int(st, 1, (int)e->kind);
+    if (rc == SQLITE_OK)
+        rc = kd_store_bind_text(st, 2, e->prefix, lp);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 3, (sqlite3_int64)e->sn);
+    if (rc == SQLITE_OK)
+        rc = kd_store_bind_text(st, 4, e->said, ls);
+    if (rc == SQLITE_OK)
+        rc = kd_store_bind_blob(st, 5, e->raw, e->raw_len);
+    if (rc == SQLITE_OK)
+        rc = kd_store_bind_blob(st, 6, e->att, e->att_len);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 7, e->arrived_us);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 8, e->tried_us);
+    if (rc != SQLITE_OK) {
+        err = kd_store_fail(rd, st, rc);
+        goto out;
+    }
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        fresh = true;
+        got = sqlite3_column_int64(st, 0);
+        if ((err = kd_store_exec(rd, st)) != KD_OK)
+            goto out;
+    } else if (rc == SQLITE_DONE) {
+        /* Already escrowed: find its id. */
+        kd_store_stmt_end(st);
+        if ((err = kd_store_stmt(rd, KD_STMT_ESCROW_FIND, &st)) != KD_OK)
+            goto out;
+        rc = sqlite3_bind_int(st, 1, (int)e->kind);
+        if (rc == SQLITE_OK)
+            rc = kd_store_bind_text(st, 2, e->said, ls);
+        if (rc == SQLITE_OK)
+            rc = kd_store_bind_blob(st, 3, e->att, e->att_len);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW) {
+            err = kd_store_fail(rd, st, rc);
+            goto out;
+        }
+        got = sqlite3_column_int64(st, 0);
+    } else {
+        err = kd_store_fail(rd, st, rc);
+        goto out;
+    }
+    if (added != NULL)
+        *added = fresh;
+    if (id != NULL)
+        *id = got;
+    err = KD_OK;
+out:
+    kd_store_stmt_end(st);
+    return err;
+}
+
+/* Runs a writer statement on escrow row id; KD_ENOTFOUND if it changed nothing. */
+static enum kd_err kd_store_escrow_row(struct kd_store_txn *txn, enum kd_store_stmt_id id_stmt,
+                                       int64_t id, bool with_time, int64_t t)
+{
+    sqlite3_stmt *st = NULL;
+    enum kd_err err;
+    int rc;
+
+    if ((err = kd_store_wstmt(txn, id_stmt, &st)) != KD_OK)
+        return err;
+    rc = sqlite3_bind_int64(st, 1, id);
+    if (rc == SQLITE_OK && with_time)
+        rc = sqlite3_bind_int64(st, 2, t);
+    err = rc == SQLITE_OK ? kd_store_exec(&txn->s->writer, st)
+                          : kd_store_fail(&txn->s->writer, st, rc);
+    if (err == KD_OK && sqlite3_changes(txn->s->writer.db) == 0)
+        err = KD_ENOTFOUND;
+    kd_store_stmt_end(st);
+    return err;
+}
+
+enum kd_err kd_store_escrow_touch(struct kd_store_txn *txn, int64_t id, int64_t tried_us)
+{
+    return kd_store_escrow_row(txn, KD_STMT_ESCROW_TOUCH, id, true, tried_us);
+}
+
+enum kd_err kd_store_escrow_remove(struct kd_store_txn *txn, int64_t id)
+{
+    return kd_store_escrow_row(txn, KD_STMT_ESCROW_REMOVE, id, false, 0);
+}
+
+enum kd_err kd_store_escrow_expire(struct kd_store_txn *txn, enum kd_store_escrow_kind kind,
+                                   int64_t before_us, uint64_t *removed)
+{
+    sqlite3_stmt *st = NULL;
+    enum kd_err err;
+    int rc;
+
+    if ((unsigned)kind >= KD_STORE_ESCROW_KIND_COUNT_)
+        return KD_EINVAL;
+    if ((err = kd_store_wstmt(txn, KD_STMT_ESCROW_EXPIRE, &st)) != KD_OK)
+        return err;
+    rc = sqlite3_bind_int(st, 1, (int)kind);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 2, before_us);
+    err = rc == SQLITE_OK ? kd_store_exec(&txn->s->writer, st)
+                          : kd_store_fail(&txn->s->writer, st, rc);
+    if (err == KD_OK && removed != NULL)
+        *removed = (uint64_t)sqlite3_changes(txn->s->writer.db);
+    kd_store_stmt_end(st);
+    return err;
+}
+
+enum kd_err kd_store_escrow_each(struct kd_store_rd *rd, enum kd_store_escrow_kind kind,
+                                 int64_t after_id, unsigned limit, kd_store_escrow_cb cb, void *arg)
+{
+    sqlite3_stmt *st = NULL;
+    struct kd_store_escrow e;
+    enum kd_err err;
+    int rc;
+
+    if ((unsigned)kind >= KD_STORE_ESCROW_KIND_COUNT_ || cb == NULL)
+        return KD_EINVAL;
+    if ((err = kd_store_stmt(rd, KD_STMT_ESCROW_EACH, &st)) != KD_OK)
+        return err;
+    rc = sqlite3_bind_int(st, 1, (int)kind);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 2, after_id);
+    if (rc == SQLITE_OK)
+        rc = kd_store_bind_limit(st, 3, limit);
+    if (rc != SQLITE_OK) {
+        err = kd_store_fail(rd, st, rc);
+        goto out;
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (!kd_store_row_escrow(st, &e)) {
+            err = kd_store_corrupt("kel_escrows");
+            goto out;
+        }
+        if ((err = cb(&e, arg)) != KD_OK)
+            goto out;
+    }
+    err = rc == SQLITE_DONE ? KD_OK : kd_store_fail(rd, st, rc);
+out:
+    kd_store_stmt_end(st);
+    return err;
+}
+
+enum kd_err kd_store_escrow_count(struct kd_store_rd *rd, enum kd_store_escrow_kind kind,
+                                  uint64_t *n)
+{
+    sqlite3_stmt *st = NULL;
+    enum kd_err err;
+    int rc;
+
+    if ((unsigned)kind >= KD_STORE_ESCROW_KIND_COUNT_ || n == NULL)
+        return KD_EINVAL;
+    if ((err = kd_store_stmt(rd, KD_STMT_ESCROW_COUNT, &st)) != KD_OK)
+        return err;
+    rc = sqlite3_bind_int(st, 1, (int)kind);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW || !kd_store_col_u64(st, 0, n))
+        err = rc == SQLITE_ROW ? kd_store_corrupt("kel_escrows") : kd_store_fail(rd, st, rc);
+    kd_store_stmt_end(st);
+    return err;
+}
