@@ -96,7 +96,7 @@ out:
 
 enum kd_err kd_store_schema_check(sqlite3 *db, const char *path, unsigned known)
 {
-    int64_t version, app, tables;
+    int64_t version = 0, app = 0, tables = 0;
     int rc;
 
     /* Reading the header is the first access: it is where a file that is not
@@ -142,7 +142,7 @@ static enum kd_err kd_store_migrate_one(sqlite3 *db, const char *path, const cha
 {
     char bump[64];
     char *msg = NULL;
-    int64_t version;
+    int64_t version = 0;
     enum kd_err err = KD_ESTORE;
     int rc;
 

@@ -552,7 +552,7 @@ enum kd_err kd_store_state_get(struct kd_store_rd *rd, const char *prefix, uint6
                                char said_out[KD_STORE_ID_MAX + 1], struct kd_buf *state)
 {
     sqlite3_stmt *st = NULL;
-    size_t lp = kd_store_qb64_len(prefix, KD_STORE_ID_MAX), ls, n;
+    size_t lp = kd_store_qb64_len(prefix, KD_STORE_ID_MAX), ls = 0, n;
     const char *said;
     const uint8_t *v;
     uint64_t got;
