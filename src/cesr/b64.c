@@ -12,7 +12,7 @@ static const char kd_b64_alphabet[64] =
 
 /* Value of each byte in the alphabet, -1 for bytes outside it. */
 /* clang-format off */
-static const int8_t kd_b64_values[256] = {
+const int8_t kd_cesr_b64_values_[256] = {
     -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
     -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
     -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1,
@@ -32,13 +32,22 @@ static const int8_t kd_b64_values[256] = {
 };
 /* clang-format on */
 
+/* n big-endian base-64 digits of v. */
+void kd_cesr_b64_digits_(uint32_t v, char *out, size_t n)
+{
+    while (n > 0) {
+        out[--n] = kd_b64_alphabet[v & 63];
+        v >>= 6;
+    }
+}
+
 /* Inputs above this are refused so that 4 * ceil(n / 3) cannot overflow. */
 #define KD_B64_MAX_IN (SIZE_MAX / 2)
 
 /* Returns the alphabet value of c, or -1. */
 int kd_cesr_b64_value(unsigned char c)
 {
-    return kd_b64_values[c];
+    return kd_cesr_b64_values_[c];
 }
 
 /* ceil(4n/3), saturating at SIZE_MAX for n > SIZE_MAX / 2. */
@@ -88,7 +97,7 @@ enum kd_err kd_cesr_b64_encode(const void *in, size_t n, char *out, size_t cap, 
 /* Value of in[i], or -1 with *why set ('=' gets its own reason). */
 static int kd_b64_char(const char *in, size_t i, const char **why)
 {
-    const int v = kd_b64_values[(unsigned char)in[i]];
+    const int v = kd_cesr_b64_values_[(unsigned char)in[i]];
 
     if (v < 0)
         kd_cesr_why(why,
@@ -123,7 +132,7 @@ enum kd_err kd_cesr_b64_decode(const char *in, size_t n, unsigned char *out, siz
             return KD_EBADCESR;
     }
     if (rem != 0) {
-        const int last = kd_b64_values[(unsigned char)in[n - 1]];
+        const int last = kd_cesr_b64_values_[(unsigned char)in[n - 1]];
         const int unused = rem == 2 ? 0x0f : 0x03;
 
         if ((last & unused) != 0) {
@@ -132,19 +141,19 @@ enum kd_err kd_cesr_b64_decode(const char *in, size_t n, unsigned char *out, siz
         }
     }
     for (; n - i >= 4; i += 4) {
-        const uint32_t v = (uint32_t)kd_b64_values[(unsigned char)in[i]] << 18 |
-                           (uint32_t)kd_b64_values[(unsigned char)in[i + 1]] << 12 |
-                           (uint32_t)kd_b64_values[(unsigned char)in[i + 2]] << 6 |
-                           (uint32_t)kd_b64_values[(unsigned char)in[i + 3]];
+        const uint32_t v = (uint32_t)kd_cesr_b64_values_[(unsigned char)in[i]] << 18 |
+                           (uint32_t)kd_cesr_b64_values_[(unsigned char)in[i + 1]] << 12 |
+                           (uint32_t)kd_cesr_b64_values_[(unsigned char)in[i + 2]] << 6 |
+                           (uint32_t)kd_cesr_b64_values_[(unsigned char)in[i + 3]];
         out[o++] = (unsigned char)(v >> 16);
         out[o++] = (unsigned char)(v >> 8);
         out[o++] = (unsigned char)v;
     }
     if (rem >= 2) {
-        uint32_t v = (uint32_t)kd_b64_values[(unsigned char)in[i]] << 18 |
-                     (uint32_t)kd_b64_values[(unsigned char)in[i + 1]] << 12;
+        uint32_t v = (uint32_t)kd_cesr_b64_values_[(unsigned char)in[i]] << 18 |
+                     (uint32_t)kd_cesr_b64_values_[(unsigned char)in[i + 1]] << 12;
         if (rem == 3)
-            v |= (uint32_t)kd_b64_values[(unsigned char)in[i + 2]] << 6;
+            v |= (uint32_t)kd_cesr_b64_values_[(unsigned char)in[i + 2]] << 6;
         out[o++] = (unsigned char)(v >> 16);
         if (rem == 3)
             out[o++] = (unsigned char)(v >> 8);

@@ -8,7 +8,7 @@
 #include "cesr_int.h"
 
 /* Compile-time checks of every table row (keri-core §1.2, fixed size, ls = 0). */
-#define KD_CESR_CHECK_(code, hs, fs, raw, name)                                                    \
+#define KD_CESR_CHECK_(code, hs, fs, raw, flags, name)                                             \
     _Static_assert(sizeof(code) - 1 == (hs), "hard size of " #name);                               \
     _Static_assert((hs) == 1 || (hs) == 2 || (hs) == 4, "hard size of " #name);                    \
     _Static_assert(((raw) + (hs) % 4) % 3 == 0, "pad size of " #name);                             \
@@ -19,7 +19,7 @@ KD_CESR_CODES(KD_CESR_CHECK_)
 #undef KD_CESR_CHECK_
 
 static const struct kd_cesr_code_info kd_cesr_table[KD_CESR_CODE_COUNT_] = {
-#define KD_CESR_ROW_(code, hs, fs, raw, name) {code, #name, hs, fs, raw},
+#define KD_CESR_ROW_(code, hs, fs, raw, flags, name) {code, #name, hs, fs, raw, flags},
     KD_CESR_CODES(KD_CESR_ROW_)
 #undef KD_CESR_ROW_
 };
@@ -116,4 +116,58 @@ enum kd_err kd_cesr_code_lookup(const char *text, size_t n, enum kd_cesr_code *o
     }
     kd_cesr_why(why, "unknown code");
     return KD_EBADCESR;
+}
+
+/* Class flags from the table; 0 for an invalid code. */
+unsigned kd_cesr_code_flags(enum kd_cesr_code c)
+{
+    const struct kd_cesr_code_info *ci = kd_cesr_code_info(c);
+
+    return ci ? ci->flags : 0;
+}
+
+/*
+ * Scanner for a fixed-size primitive: selector, hard code, then fs chars of
+ * alphabet with the ps pad bits (the top 2 * ps bits of the first material
+ * character) zero. See cesr_int.h for the contract.
+ */
+enum kd_cesr_scan kd_cesr_scan_prim_(const char *text, size_t n, enum kd_cesr_code *code,
+                                     size_t *len, const char **why)
+{
+    const struct kd_cesr_code_info *ci;
+    unsigned hs;
+    unsigned ps;
+
+    if (n == 0) {
+        *len = 1;
+        return KD_CESR_SCAN_SHORT;
+    }
+    hs = kd_cesr_hard_size((unsigned char)text[0]);
+    if (hs == 0) {
+        kd_cesr_why(why, text[0] == '-' || text[0] == '_' ? "count or op code, not a primitive"
+                                                          : "invalid base64url character");
+        return KD_CESR_SCAN_BAD;
+    }
+    if (n < hs) {
+        *len = hs;
+        return KD_CESR_SCAN_SHORT;
+    }
+    if (kd_cesr_code_lookup(text, hs, code, why) != KD_OK)
+        return KD_CESR_SCAN_BAD;
+    ci = &kd_cesr_table[*code];
+    if (n < ci->fs) {
+        *len = ci->fs;
+        return KD_CESR_SCAN_SHORT;
+    }
+    if (kd_cesr_b64_span_(text + hs, (size_t)(ci->fs - hs)) != (size_t)(ci->fs - hs)) {
+        kd_cesr_why(why, "invalid base64url character");
+        return KD_CESR_SCAN_BAD;
+    }
+    ps = hs % 4;
+    if (ps != 0 && kd_cesr_b64_values_[(unsigned char)text[hs]] >> (6 - 2 * ps) != 0) {
+        kd_cesr_why(why, "non-zero pad bits (non-canonical qb64)");
+        return KD_CESR_SCAN_BAD;
+    }
+    *len = ci->fs;
+    return KD_CESR_SCAN_OK;
 }
