@@ -487,7 +487,7 @@ static void test_vectors_oobi_replies(void **state)
         const char *body = jstr(json_array_get(replies, k), "body");
         const size_t n = strlen(body);
         size_t off = 0;
-        size_t len;
+        size_t len = 0;
 
         while (next_body(body, n, &off, &len)) {
             struct kd_event_diag d = {0};
@@ -602,7 +602,7 @@ static void test_core_all_bodies(void **state)
     size_t n;
     char *doc = read_shared("spec/keri-core.md", &n);
     size_t off = 0;
-    size_t len;
+    size_t len = 0;
     int count = 0;
 
     (void)state;
@@ -649,7 +649,7 @@ static void test_keriox_examples(void **state)
         size_t n;
         char *s;
         size_t off = 0;
-        size_t len;
+        size_t len = 0;
         int count = 0;
 
         snprintf(rel, sizeof rel, "spec/keriox-examples/%s", files[f]);
@@ -676,7 +676,7 @@ static char *keriox_first(const char *file)
     char rel[256];
     size_t n;
     size_t off = 0;
-    size_t len;
+    size_t len = 0;
     char *s;
 
     snprintf(rel, sizeof rel, "spec/keriox-examples/%s", file);
@@ -758,7 +758,7 @@ static void test_keriox_tel_unsupported(void **state)
     size_t n;
     char *s = read_shared("spec/keriox-examples/tel-vcp-bis-brv-stream.cesr", &n);
     size_t off = 0;
-    size_t len;
+    size_t len = 0;
     int count = 0;
 
     (void)state;
@@ -809,7 +809,7 @@ static void test_said_fill_ksn(void **state)
     size_t n;
     char *expect = read_shared("spec/keriox-examples/witness-POST-query-ksn.response.cesr", &n);
     size_t off = 0;
-    size_t len;
+    size_t len = 0;
     char *copy;
     char keripy[] =
         "{\"v\":\"#################\",\"t\":\"rpy\",\"d\":"
@@ -2026,7 +2026,7 @@ static void test_tholder_limen(void **state)
     };
     static struct kd_tholder th;
     char out[128];
-    size_t len;
+    size_t len = 0;
 
     (void)state;
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
@@ -2088,7 +2088,7 @@ static void test_tholder_format(void **state)
     };
     static struct kd_tholder th;
     char out[256];
-    size_t len;
+    size_t len = 0;
 
     (void)state;
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
