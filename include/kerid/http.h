@@ -76,7 +76,8 @@ struct kd_route {
 
 /*
  * Per-server limits; a field left at 0 takes its KD_HTTP_DEFAULT_* value.
- *  max_header_bytes  request line + header lines of one request; more → 431
+ *  max_header_bytes  request line + header lines of one request (at most
+ *                    16 MiB); more → 431
  *                    (414 when the request target alone goes past it), closed.
  *  max_body_bytes    decoded body; a larger Content-Length → 413 before the
  *                    body is read, a chunked body growing past it → 413; closed.
@@ -103,9 +104,11 @@ struct kd_http_limits {
  * at most 31 bytes). lim may be NULL (all defaults). routes and ctx must
  * outlive the server; the patterns are checked here. m may be NULL (no
  * metrics); otherwise it must outlive the server and it gets the server's
- * label and route names registered. Returns NULL if an argument is invalid (a
- * bad pattern, a missing handler, too many routes for the metrics table; the
- * reason is logged) or memory runs out. Nothing is listening yet.
+ * label, "unmatched" and the route names (1..63 printable bytes; a route
+ * without name is labelled by its pattern) registered. Returns NULL if an
+ * argument is invalid (a bad pattern or route name, a missing handler, a full
+ * metrics table: the reason is logged) or memory runs out; when the metrics
+ * table ran full, what was registered before stays. Nothing listens yet.
  */
 struct kd_http_server *kd_http_server_new(uv_loop_t *loop, const char *label,
                                           const struct kd_http_limits *lim,
@@ -172,18 +175,19 @@ void *kd_http_req_server_ctx(const struct kd_http_req *r);
 
 /*
  * Adds "name: value" to the answer of r; call before responding. Returns
- * KD_EINVAL if name is not an HTTP token or value holds CR, LF or NUL (header
- * injection), KD_ETOOLARGE past 4096 bytes of extra headers, KD_ENOMEM; the
- * header is then not added. Does nothing (KD_OK) for a request whose client
- * went away. Content-Length and Connection are set by the server: do not add
- * them.
+ * KD_EINVAL if name is not an HTTP token, is Content-Length, Connection or
+ * Transfer-Encoding (the server frames answers itself), or value holds a
+ * control byte other than tab (header injection); KD_ETOOLARGE past 4096
+ * bytes of extra headers; KD_ENOMEM. The header is then not added. Does
+ * nothing (KD_OK) for a request whose client went away.
  */
 enum kd_err kd_http_res_header(struct kd_http_req *r, const char *name, const char *value);
 
 /*
- * Answers r: status (100..599 except 1xx; anything else becomes 500),
- * Content-Type content_type unless NULL, Content-Length len and the body
- * (left out for HEAD; neither for 204 and 304). The answer is queued for
+ * Answers r: status (200..599; anything else becomes 500), Content-Type
+ * content_type unless NULL (or holding CR/LF: dropped), Content-Length len
+ * and the body (left out for HEAD; neither for 204 and 304). body is copied;
+ * it may point into the request (kd_http_req_body). The answer is queued for
  * writing before this returns; r must not be used afterwards. Call it exactly
  * once per request, on the loop thread, before the handler returns or later.
  * If the client went away meanwhile, this only releases the request. When

@@ -70,8 +70,8 @@ static void kd_http_conn_fail(struct kd_http_conn *c, enum kd_err err, const cha
     struct kd_http_req *r = &c->req;
     enum kd_err e;
 
-    if (c->phase ==
-        KD_HTTP_PH_IDLE) { /* no request line yet: nothing of the last request applies */
+    /* No request line yet: nothing of the last request applies. */
+    if (c->phase == KD_HTTP_PH_IDLE) {
         r->metric = c->srv->m_unmatched;
         r->head_only = false;
         r->http10 = false;
