@@ -42,6 +42,35 @@ static inline int64_t kd_cesr_b64_int_(const char *p, size_t n)
     return v;
 }
 
+/* Defines `static int fn(const char *text, unsigned hs)`: the index in table
+ * (count entries with members `code` and `hs`, sorted by hard size, then by the
+ * base-64 value of the hard code) of the code spelled by text's first hs
+ * characters, or -1 if there is none. Every code table searches this one way. */
+#define KD_CESR_DEFINE_TABLE_SEARCH(fn, table, count)                                           \
+    static int fn(const char *text, unsigned hs)                                                \
+    {                                                                                           \
+        const int64_t v = kd_cesr_b64_int_(text, hs);                                           \
+        const int64_t key = (int64_t)hs << 32 | v;                                              \
+        size_t lo = 0;                                                                          \
+        size_t hi = (count);                                                                    \
+                                                                                                \
+        if (v < 0)                                                                              \
+            return -1;                                                                          \
+        while (lo < hi) {                                                                       \
+            const size_t mid = lo + (hi - lo) / 2;                                              \
+            const int64_t k = (int64_t)(table)[mid].hs << 32 |                                  \
+                              kd_cesr_b64_int_((table)[mid].code, (table)[mid].hs);             \
+                                                                                                \
+            if (k == key)                                                                       \
+                return (int)mid;                                                                \
+            if (k < key)                                                                        \
+                lo = mid + 1;                                                                   \
+            else                                                                                \
+                hi = mid;                                                                       \
+        }                                                                                       \
+        return -1;                                                                              \
+    }
+
 /* Writes v as n big-endian base-64 digits (v < 64^n). */
 void kd_cesr_b64_digits_(uint32_t v, char *out, size_t n);
 

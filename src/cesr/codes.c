@@ -55,32 +55,14 @@ unsigned kd_cesr_hard_size(unsigned char first)
     }
 }
 
-/*
- * Sort key of a hard code: its hard size above its base-64 value, so that the
- * table order (shorter codes first, then alphabet order) is ascending key
- * order. Returns -1 if a character is outside the alphabet.
- */
-static int64_t kd_cesr_key(const char *code, unsigned hs)
-{
-    uint32_t v = 0;
-
-    for (unsigned i = 0; i < hs; i++) {
-        const int d = kd_cesr_b64_value((unsigned char)code[i]);
-        if (d < 0)
-            return -1;
-        v = v << 6 | (uint32_t)d;
-    }
-    return (int64_t)hs << 24 | v;
-}
+KD_CESR_DEFINE_TABLE_SEARCH(kd_cesr_code_search, kd_cesr_table, KD_CESR_CODE_COUNT_)
 
 /* First char → hard size, then binary search on the key. */
 enum kd_err kd_cesr_code_lookup(const char *text, size_t n, enum kd_cesr_code *out,
                                 const char **why)
 {
     unsigned hs;
-    int64_t key;
-    size_t lo = 0;
-    size_t hi = KD_CESR_CODE_COUNT_;
+    int idx;
 
     if (text == NULL || n == 0) {
         kd_cesr_why(why, "empty");
@@ -96,23 +78,14 @@ enum kd_err kd_cesr_code_lookup(const char *text, size_t n, enum kd_cesr_code *o
         kd_cesr_why(why, "truncated code");
         return KD_EBADCESR;
     }
-    key = kd_cesr_key(text, hs);
-    if (key < 0) {
+    if (kd_cesr_b64_int_(text, hs) < 0) {
         kd_cesr_why(why, "invalid base64url character");
         return KD_EBADCESR;
     }
-    while (lo < hi) {
-        const size_t mid = lo + (hi - lo) / 2;
-        const int64_t k = kd_cesr_key(kd_cesr_table[mid].code, kd_cesr_table[mid].hs);
-
-        if (k == key) {
-            *out = (enum kd_cesr_code)mid;
-            return KD_OK;
-        }
-        if (k < key)
-            lo = mid + 1;
-        else
-            hi = mid;
+    idx = kd_cesr_code_search(text, hs);
+    if (idx >= 0) {
+        *out = (enum kd_cesr_code)idx;
+        return KD_OK;
     }
     kd_cesr_why(why, "unknown code");
     return KD_EBADCESR;

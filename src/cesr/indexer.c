@@ -45,30 +45,7 @@ static unsigned kd_cesr_idx_hard_size(unsigned char c)
     return 0;
 }
 
-/* Binary search on (hs, base-64 value of the hard code); -1 if unknown. */
-static int kd_cesr_idx_lookup(const char *text, unsigned hs)
-{
-    const int64_t v = kd_cesr_b64_int_(text, hs);
-    const int64_t key = (int64_t)hs << 24 | v;
-    size_t lo = 0;
-    size_t hi = KD_CESR_IDX_CODE_COUNT_;
-
-    if (v < 0)
-        return -1;
-    while (lo < hi) {
-        const size_t mid = lo + (hi - lo) / 2;
-        const struct kd_cesr_idx_info *e = &kd_cesr_idx_table[mid];
-        const int64_t k = (int64_t)e->hs << 24 | kd_cesr_b64_int_(e->code, e->hs);
-
-        if (k == key)
-            return (int)mid;
-        if (k < key)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return -1;
-}
+KD_CESR_DEFINE_TABLE_SEARCH(kd_cesr_idx_lookup, kd_cesr_idx_table, KD_CESR_IDX_CODE_COUNT_)
 
 /* Scanner for an indexed signature; see cesr_int.h. */
 enum kd_cesr_scan kd_cesr_scan_siger_(const char *text, size_t n, enum kd_cesr_idx_code *code,
