@@ -32,7 +32,7 @@
 #include "kerid/err.h"
 
 /* Number of schema migrations this binary knows (PRAGMA user_version after open). */
-#define KD_STORE_SCHEMA_VERSION 2
+#define KD_STORE_SCHEMA_VERSION 3
 /* PRAGMA application_id of a kerid database ("keri"). */
 #define KD_STORE_APPLICATION_ID 0x6b657269
 
@@ -248,6 +248,11 @@ struct kd_store_escrow {
     size_t att_len;
     int64_t arrived_us;
     int64_t tried_us;
+    /* The identifier whose accepted events may release the row (kel/ retries
+     * the rows of dep after accepting an event of dep: the prefix itself for
+     * out-of-order events, the delegator for partially delegated ones).
+     * NULL or "" on input is stored as ""; on output never NULL. */
+    const char *dep;
 };
 
 /* Escrows e unless the same (kind, said, attachments) is already there:
@@ -271,6 +276,106 @@ enum kd_err kd_store_escrow_each(struct kd_store_rd *rd, enum kd_store_escrow_ki
 /* Number of rows of kind. */
 enum kd_err kd_store_escrow_count(struct kd_store_rd *rd, enum kd_store_escrow_kind kind,
                                   uint64_t *n);
+/* Replaces the attachments of escrow row id (att_len 0..KD_STORE_BLOB_MAX;
+ * att may be NULL when 0) and sets its last-tried time. KD_ENOTFOUND if
+ * absent; KD_EEXIST if another row of the same kind and SAID already holds
+ * these attachments. */
+enum kd_err kd_store_escrow_update(struct kd_store_txn *txn, int64_t id, const void *att,
+                                   size_t att_len, int64_t tried_us);
+/* Calls cb for every row (of any kind) escrowed under said, in id order. */
+enum kd_err kd_store_escrow_each_said(struct kd_store_rd *rd, const char *said,
+                                      kd_store_escrow_cb cb, void *arg);
+/* Calls cb for at most limit (0 = all) rows of kind whose dep is dep, in
+ * (sn, id) order: the order in which they can be released. */
+enum kd_err kd_store_escrow_each_dep(struct kd_store_rd *rd, enum kd_store_escrow_kind kind,
+                                     const char *dep, unsigned limit, kd_store_escrow_cb cb,
+                                     void *arg);
+/* Number of rows of kind escrowed for prefix (the bound per identifier). */
+enum kd_err kd_store_escrow_count_prefix(struct kd_store_rd *rd, enum kd_store_escrow_kind kind,
+                                         const char *prefix, uint64_t *n);
+
+/* ---- KEL: establishment states, delegation anchors, seal index ---- */
+
+/*
+ * The key state after the establishment event said (prefix's event at sn,
+ * first seen as fn), serialized by kel/ (1..KD_STORE_BLOB_MAX bytes);
+ * replaces an earlier one for the same said. Answers "which keys and
+ * witnesses were in force at sn" without re-reading the KEL.
+ * KD_ENOTFOUND if said is not a stored event.
+ */
+enum kd_err kd_store_est_state_put(struct kd_store_txn *txn, const char *said, const char *prefix,
+                                   uint64_t sn, uint64_t fn, const void *state, size_t n);
+/* The state of prefix's establishment event in force at sn: the one with the
+ * highest sn <= sn (the last first seen among equals). Its SAID goes to
+ * said_out (KD_STORE_ID_MAX + 1 bytes), its sn to *est_sn, the blob
+ * replaces state's contents. KD_ENOTFOUND if none. */
+enum kd_err kd_store_est_state_at(struct kd_store_rd *rd, const char *prefix, uint64_t sn,
+                                  char said_out[KD_STORE_ID_MAX + 1], uint64_t *est_sn,
+                                  struct kd_buf *state);
+/* The state after establishment event said; *sn (may be NULL) its sn.
+ * KD_ENOTFOUND if none. */
+enum kd_err kd_store_est_state_get(struct kd_store_rd *rd, const char *said, uint64_t *sn,
+                                   struct kd_buf *state);
+
+/* Records the delegating event (delegator's sn dsn, SAID dsaid) that
+ * anchors the stored delegated event said; replaces an earlier record.
+ * KD_ENOTFOUND if said is not a stored event. */
+enum kd_err kd_store_anchor_put(struct kd_store_txn *txn, const char *said, uint64_t dsn,
+                                const char *dsaid);
+/* Reads the anchor of said into *dsn and dsaid_out (KD_STORE_ID_MAX + 1
+ * bytes). KD_ENOTFOUND if none. */
+enum kd_err kd_store_anchor_get(struct kd_store_rd *rd, const char *said, uint64_t *dsn,
+                                char dsaid_out[KD_STORE_ID_MAX + 1]);
+
+/* Indexes the event seal {i, s: sn, d} found at position pos of the a list
+ * of prefix's stored event said (idempotent). KD_ENOTFOUND if said is not
+ * a stored event. */
+enum kd_err kd_store_seal_add(struct kd_store_txn *txn, const char *prefix, const char *i,
+                              uint64_t sn, const char *d, const char *said, unsigned pos);
+/* Calls cb(said, pos, arg) for every stored event of prefix that holds the
+ * event seal {i, s: sn, d}, in SAID order. */
+typedef enum kd_err (*kd_store_seal_cb)(const char *said, unsigned pos, void *arg);
+enum kd_err kd_store_seal_find(struct kd_store_rd *rd, const char *prefix, const char *i,
+                               uint64_t sn, const char *d, kd_store_seal_cb cb, void *arg);
+
+/* ---- KEL: likely duplicitous events (evidence, never part of a KEL) ---- */
+
+/* A duplicitous event as recorded: prefix, sn, its SAID, ilk, when it was
+ * seen, the body and the signatures that verified (attachment text). */
+struct kd_store_dup {
+    const char *prefix;
+    uint64_t sn;
+    const char *said;
+    const char *ilk;
+    int64_t seen_us;
+    const uint8_t *raw;
+    size_t raw_len;
+    const uint8_t *att;
+    size_t att_len;
+};
+
+/* Records d unless its SAID is recorded already: *added (may be NULL) says
+ * which. Bounds as for events (raw 1..KD_STORE_BLOB_MAX, att 0..). */
+enum kd_err kd_store_dup_add(struct kd_store_txn *txn, const struct kd_store_dup *d, bool *added);
+/* Number of records for prefix. */
+enum kd_err kd_store_dup_count(struct kd_store_rd *rd, const char *prefix, uint64_t *n);
+/* Calls cb for prefix's records in (sn, seen) order; d's pointers are valid
+ * only during the call. */
+typedef enum kd_err (*kd_store_dup_cb)(const struct kd_store_dup *d, void *arg);
+enum kd_err kd_store_dup_each(struct kd_store_rd *rd, const char *prefix, kd_store_dup_cb cb,
+                              void *arg);
+
+/* ---- caches over the store ---- */
+
+/*
+ * A number that changes whenever writes made through txn's store may have
+ * been undone: a write callback that failed (its savepoint rolled back) or
+ * a transaction that could not be committed. Numbers of different stores
+ * opened by one process never coincide. A writer-thread cache of what
+ * write callbacks wrote (kel/ keeps key states) is valid while it stays
+ * the same. Writer thread, inside a write callback.
+ */
+uint64_t kd_store_txn_epoch(const struct kd_store_txn *txn);
 
 /* ---- statistics for /metrics ---- */
 

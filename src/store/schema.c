@@ -62,6 +62,48 @@ const char *const kd_store_migrations[] = {
     ");"
     "CREATE INDEX kel_escrows_kind_id ON kel_escrows (kind, id);"
     "CREATE INDEX kel_escrows_kind_arrived ON kel_escrows (kind, arrived_us);",
+
+    /* 3: the validation engine's lookups: escrow rows by SAID, by identifier
+     * and by the identifier that releases them (dep); the key state after
+     * each establishment event; delegation anchors of delegated events; an
+     * index of the event seals in accepted events (delegation approvals);
+     * likely duplicitous events kept as evidence beside the KELs. */
+    "ALTER TABLE kel_escrows ADD COLUMN dep TEXT NOT NULL DEFAULT '';"
+    "CREATE INDEX kel_escrows_said ON kel_escrows (said, id);"
+    "CREATE INDEX kel_escrows_prefix ON kel_escrows (prefix, kind);"
+    "CREATE INDEX kel_escrows_dep ON kel_escrows (dep, kind, sn, id);"
+    "CREATE TABLE kel_est_states ("
+    "  said TEXT PRIMARY KEY NOT NULL REFERENCES kel_events (said) ON DELETE CASCADE,"
+    "  prefix TEXT NOT NULL,"
+    "  sn INTEGER NOT NULL CHECK (sn >= 0),"
+    "  fn INTEGER NOT NULL CHECK (fn >= 0),"
+    "  state BLOB NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX kel_est_states_prefix_sn ON kel_est_states (prefix, sn, fn);"
+    "CREATE TABLE kel_anchors ("
+    "  said TEXT PRIMARY KEY NOT NULL REFERENCES kel_events (said) ON DELETE CASCADE,"
+    "  dsn INTEGER NOT NULL CHECK (dsn >= 0),"
+    "  dsaid TEXT NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE kel_seals ("
+    "  prefix TEXT NOT NULL,"
+    "  i TEXT NOT NULL,"
+    "  sn INTEGER NOT NULL CHECK (sn >= 0),"
+    "  d TEXT NOT NULL,"
+    "  said TEXT NOT NULL REFERENCES kel_events (said) ON DELETE CASCADE,"
+    "  pos INTEGER NOT NULL CHECK (pos >= 0),"
+    "  PRIMARY KEY (prefix, i, sn, d, said)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE kel_dups ("
+    "  said TEXT PRIMARY KEY NOT NULL,"
+    "  prefix TEXT NOT NULL,"
+    "  sn INTEGER NOT NULL CHECK (sn >= 0),"
+    "  ilk TEXT NOT NULL,"
+    "  seen_us INTEGER NOT NULL,"
+    "  raw BLOB NOT NULL,"
+    "  att BLOB NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX kel_dups_prefix ON kel_dups (prefix, sn, seen_us);",
 };
 
 const unsigned kd_store_migrations_count =

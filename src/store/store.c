@@ -16,6 +16,8 @@
 #define KD_STORE_BUSY_TIMEOUT_MS 5000
 
 _Thread_local const struct kd_store *kd_store_tls_writer;
+/* Stores opened by this process, for kd_store_txn_epoch. */
+static _Atomic uint64_t kd_store_opened = 1;
 
 static const struct {
     const char *sql;
@@ -52,6 +54,11 @@ struct kd_store_rd *kd_store_reader(struct kd_store *s)
 struct kd_store_rd *kd_store_txn_reader(struct kd_store_txn *txn)
 {
     return txn != NULL ? &txn->s->writer : NULL;
+}
+
+uint64_t kd_store_txn_epoch(const struct kd_store_txn *txn)
+{
+    return txn != NULL ? txn->s->epoch : 0;
 }
 
 sqlite3 *kd_store_test_txn_db(struct kd_store_txn *txn)
@@ -207,6 +214,7 @@ static bool kd_store_run_one(struct kd_store *s, struct kd_store_item *it)
             return true;
         it->result = KD_ESTORE;
     }
+    s->epoch++; /* what this write wrote is undone */
     return kd_store_ctl(s, KD_STMT_ROLLBACK_TO) == SQLITE_OK &&
            kd_store_ctl(s, KD_STMT_RELEASE) == SQLITE_OK;
 }
@@ -224,6 +232,7 @@ static unsigned kd_store_bucket(unsigned n)
 static struct kd_store_item *kd_store_fail(struct kd_store *s, struct kd_store_item *head,
                                            unsigned n)
 {
+    s->epoch++; /* the transaction's writes are undone */
     for (unsigned i = 0; i < n; i++, head = head->next)
         head->result = KD_ESTORE;
     atomic_fetch_add_explicit(&s->ctr.writes_failed, n, memory_order_relaxed);
@@ -388,6 +397,8 @@ enum kd_err kd_store_open(struct kd_store **out, const char *path, const struct 
     s->wake = wake;
     s->wake_arg = wake_arg;
     s->txn.s = s;
+    /* Epochs of stores opened one after the other never coincide. */
+    s->epoch = atomic_fetch_add_explicit(&kd_store_opened, 1, memory_order_relaxed) << 40;
 
     if ((err = kd_store_create_private(path)) != KD_OK ||
         (err = kd_store_conn_open(&s->writer, s, path, true)) != KD_OK)

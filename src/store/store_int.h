@@ -30,10 +30,11 @@
       "INSERT INTO meta (key, value) VALUES (?1, ?2) "                                             \
       "ON CONFLICT (key) DO UPDATE SET value = excluded.value")                                    \
     X(META_DEL, KD_STMT_W, "DELETE FROM meta WHERE key = ?1")                                      \
+    X(EVENT_NEXT_FN, KD_STMT_W,                                                                    \
+      "SELECT coalesce(max(fn) + 1, 0) FROM kel_events WHERE prefix = ?1")                         \
     X(EVENT_ADD, KD_STMT_W,                                                                        \
       "INSERT INTO kel_events (prefix, sn, said, ilk, fn, first_seen_us, raw) "                    \
-      "SELECT ?1, ?2, ?3, ?4, coalesce(max(fn) + 1, 0), ?5, ?6 FROM kel_events "                   \
-      "WHERE prefix = ?1 RETURNING fn")                                                            \
+      "VALUES (?1, ?2, ?3, ?4, ?7, ?5, ?6)")                                                       \
     X(EVENT_GET, KD_STMT_R,                                                                        \
       "SELECT prefix, sn, said, ilk, fn, first_seen_us, raw FROM kel_events WHERE said = ?1")      \
     X(EVENT_AT, KD_STMT_R,                                                                         \
@@ -51,8 +52,8 @@
       "state = excluded.state")                                                                    \
     X(STATE_GET, KD_STMT_R, "SELECT sn, said, state FROM kel_states WHERE prefix = ?1")            \
     X(ESCROW_ADD, KD_STMT_W,                                                                       \
-      "INSERT INTO kel_escrows (kind, prefix, sn, said, raw, att, arrived_us, tried_us) "          \
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (kind, said, att) DO NOTHING "          \
+      "INSERT INTO kel_escrows (kind, prefix, sn, said, raw, att, arrived_us, tried_us, dep) "     \
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (kind, said, att) DO NOTHING "      \
       "RETURNING id")                                                                              \
     X(ESCROW_FIND, KD_STMT_R,                                                                      \
       "SELECT id FROM kel_escrows WHERE kind = ?1 AND said = ?2 AND att = ?3")                     \
@@ -60,9 +61,43 @@
     X(ESCROW_REMOVE, KD_STMT_W, "DELETE FROM kel_escrows WHERE id = ?1")                           \
     X(ESCROW_EXPIRE, KD_STMT_W, "DELETE FROM kel_escrows WHERE kind = ?1 AND arrived_us < ?2")     \
     X(ESCROW_EACH, KD_STMT_R,                                                                      \
-      "SELECT id, kind, prefix, sn, said, raw, att, arrived_us, tried_us FROM kel_escrows "        \
+      "SELECT id, kind, prefix, sn, said, raw, att, arrived_us, tried_us, dep FROM kel_escrows "   \
       "WHERE kind = ?1 AND id > ?2 ORDER BY id LIMIT ?3")                                          \
-    X(ESCROW_COUNT, KD_STMT_R, "SELECT count(*) FROM kel_escrows WHERE kind = ?1")
+    X(ESCROW_COUNT, KD_STMT_R, "SELECT count(*) FROM kel_escrows WHERE kind = ?1")                 \
+    X(ESCROW_UPDATE, KD_STMT_W, "UPDATE kel_escrows SET att = ?2, tried_us = ?3 WHERE id = ?1")    \
+    X(ESCROW_EACH_SAID, KD_STMT_R,                                                                 \
+      "SELECT id, kind, prefix, sn, said, raw, att, arrived_us, tried_us, dep FROM kel_escrows "   \
+      "WHERE said = ?1 ORDER BY id")                                                               \
+    X(ESCROW_EACH_DEP, KD_STMT_R,                                                                  \
+      "SELECT id, kind, prefix, sn, said, raw, att, arrived_us, tried_us, dep FROM kel_escrows "   \
+      "WHERE dep = ?1 AND kind = ?2 ORDER BY sn, id LIMIT ?3")                                     \
+    X(ESCROW_COUNT_PREFIX, KD_STMT_R,                                                              \
+      "SELECT count(*) FROM kel_escrows WHERE prefix = ?1 AND kind = ?2")                          \
+    X(EST_PUT, KD_STMT_W,                                                                          \
+      "INSERT INTO kel_est_states (said, prefix, sn, fn, state) VALUES (?1, ?2, ?3, ?4, ?5) "      \
+      "ON CONFLICT (said) DO UPDATE SET prefix = excluded.prefix, sn = excluded.sn, "              \
+      "fn = excluded.fn, state = excluded.state")                                                  \
+    X(EST_AT, KD_STMT_R,                                                                           \
+      "SELECT said, sn, state FROM kel_est_states WHERE prefix = ?1 AND sn <= ?2 "                 \
+      "ORDER BY sn DESC, fn DESC LIMIT 1")                                                         \
+    X(EST_GET, KD_STMT_R, "SELECT sn, state FROM kel_est_states WHERE said = ?1")                  \
+    X(ANCHOR_PUT, KD_STMT_W,                                                                       \
+      "INSERT INTO kel_anchors (said, dsn, dsaid) VALUES (?1, ?2, ?3) "                            \
+      "ON CONFLICT (said) DO UPDATE SET dsn = excluded.dsn, dsaid = excluded.dsaid")               \
+    X(ANCHOR_GET, KD_STMT_R, "SELECT dsn, dsaid FROM kel_anchors WHERE said = ?1")                 \
+    X(SEAL_ADD, KD_STMT_W,                                                                         \
+      "INSERT INTO kel_seals (prefix, i, sn, d, said, pos) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "       \
+      "ON CONFLICT DO NOTHING")                                                                    \
+    X(SEAL_FIND, KD_STMT_R,                                                                        \
+      "SELECT said, pos FROM kel_seals WHERE prefix = ?1 AND i = ?2 AND sn = ?3 AND d = ?4 "       \
+      "ORDER BY said")                                                                             \
+    X(DUP_ADD, KD_STMT_W,                                                                          \
+      "INSERT INTO kel_dups (said, prefix, sn, ilk, seen_us, raw, att) "                           \
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (said) DO NOTHING")                         \
+    X(DUP_COUNT, KD_STMT_R, "SELECT count(*) FROM kel_dups WHERE prefix = ?1")                     \
+    X(DUP_EACH, KD_STMT_R,                                                                         \
+      "SELECT said, prefix, sn, ilk, seen_us, raw, att FROM kel_dups WHERE prefix = ?1 "           \
+      "ORDER BY sn, seen_us")
 
 enum kd_store_stmt_id {
 #define KD_STMT_ENUM_(id, conn, sql) KD_STMT_##id,
@@ -110,6 +145,7 @@ struct kd_store {
     struct kd_store_rd writer; /* writer thread (host only before start / after join) */
     struct kd_store_rd reader; /* host thread, read-only */
     struct kd_store_txn txn;
+    uint64_t epoch; /* writer thread: see kd_store_txn_epoch */
     unsigned batch_max;
     unsigned queue_max;
     void (*wake)(void *arg);

@@ -343,9 +343,26 @@ enum kd_err kd_store_event_add(struct kd_store_txn *txn, const struct kd_store_e
         return KD_EINVAL;
     if (ev->raw_len > KD_STORE_BLOB_MAX)
         return KD_ETOOLARGE;
-    if ((err = kd_store_wstmt(txn, KD_STMT_EVENT_ADD, &st)) != KD_OK)
+    /* The next ordinal, then a plain INSERT: an INSERT ... SELECT ...
+     * RETURNING would build an ephemeral table (a large allocation) for
+     * every event. One writer: nothing can come between the two. */
+    if ((err = kd_store_wstmt(txn, KD_STMT_EVENT_NEXT_FN, &st)) != KD_OK)
         return err;
     rd = &txn->s->writer;
+    rc = kd_store_bind_text(st, 1, ev->prefix, lp);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        err = kd_store_fail(rd, st, rc);
+        goto out;
+    }
+    if (!kd_store_col_u64(st, 0, &got)) {
+        err = kd_store_corrupt("kel_events");
+        goto out;
+    }
+    kd_store_stmt_end(st);
+    if ((err = kd_store_wstmt(txn, KD_STMT_EVENT_ADD, &st)) != KD_OK)
+        return err;
     rc = kd_store_bind_text(st, 1, ev->prefix, lp);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int64(st, 2, (sqlite3_int64)ev->sn);
@@ -357,17 +374,10 @@ enum kd_err kd_store_event_add(struct kd_store_txn *txn, const struct kd_store_e
         rc = sqlite3_bind_int64(st, 5, ev->first_seen_us);
     if (rc == SQLITE_OK)
         rc = kd_store_bind_blob(st, 6, ev->raw, ev->raw_len);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 7, (sqlite3_int64)got);
     if (rc != SQLITE_OK) {
         err = kd_store_fail(rd, st, rc);
-        goto out;
-    }
-    rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW) {
-        err = kd_store_fail(rd, st, rc);
-        goto out;
-    }
-    if (!kd_store_col_u64(st, 0, &got)) {
-        err = kd_store_corrupt("kel_events");
         goto out;
     }
     if ((err = kd_store_exec(rd, st)) != KD_OK)
@@ -597,11 +607,16 @@ out:
 
 /* ---- escrows ---- */
 
-/* Columns: id, kind, prefix, sn, said, raw, att, arrived_us, tried_us. */
+/* Columns: id, kind, prefix, sn, said, raw, att, arrived_us, tried_us, dep. */
 static bool kd_store_row_escrow(sqlite3_stmt *st, struct kd_store_escrow *e)
 {
     uint64_t kind;
 
+    /* dep is "" for rows without one: not a qb64 identifier. */
+    e->dep = sqlite3_column_type(st, 9) == SQLITE_TEXT &&
+                     sqlite3_column_bytes(st, 9) <= (int)KD_STORE_ID_MAX
+                 ? (const char *)sqlite3_column_text(st, 9)
+                 : NULL;
     e->prefix = kd_store_col_text(st, 2, KD_STORE_ID_MAX, NULL);
     e->said = kd_store_col_text(st, 4, KD_STORE_ID_MAX, NULL);
     e->raw = kd_store_col_blob(st, 5, KD_STORE_BLOB_MAX, &e->raw_len);
@@ -613,7 +628,7 @@ static bool kd_store_row_escrow(sqlite3_stmt *st, struct kd_store_escrow *e)
         return false;
     e->kind = (enum kd_store_escrow_kind)kind;
     return e->prefix != NULL && e->said != NULL && e->raw != NULL && e->att != NULL &&
-           kd_store_col_u64(st, 3, &e->sn);
+           e->dep != NULL && kd_store_col_u64(st, 3, &e->sn);
 }
 
 enum kd_err kd_store_escrow_add(struct kd_store_txn *txn, const struct kd_store_escrow *e,
@@ -621,7 +636,7 @@ enum kd_err kd_store_escrow_add(struct kd_store_txn *txn, const struct kd_store_
 {
     sqlite3_stmt *st = NULL;
     struct kd_store_rd *rd;
-    size_t lp, ls;
+    size_t lp, ls, ld = 0;
     sqlite3_int64 got = 0;
     bool fresh = false;
     enum kd_err err;
@@ -631,6 +646,9 @@ enum kd_err kd_store_escrow_add(struct kd_store_txn *txn, const struct kd_store_
         return KD_EINVAL;
     lp = kd_store_qb64_len(e->prefix, KD_STORE_ID_MAX);
     ls = kd_store_qb64_len(e->said, KD_STORE_ID_MAX);
+    if (e->dep != NULL && e->dep[0] != '\0' &&
+        (ld = kd_store_qb64_len(e->dep, KD_STORE_ID_MAX)) == 0)
+        return KD_EINVAL;
     if (lp == 0 || ls == 0 || e->sn > INT64_MAX || e->raw == NULL || e->raw_len == 0 ||
         (e->att == NULL && e->att_len > 0))
         return KD_EINVAL;
@@ -654,6 +672,8 @@ enum kd_err kd_store_escrow_add(struct kd_store_txn *txn, const struct kd_store_
         rc = sqlite3_bind_int64(st, 7, e->arrived_us);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int64(st, 8, e->tried_us);
+    if (rc == SQLITE_OK)
+        rc = kd_store_bind_text(st, 9, ld > 0 ? e->dep : "", ld);
     if (rc != SQLITE_OK) {
         err = kd_store_fail(rd, st, rc);
         goto out;
@@ -799,6 +819,486 @@ enum kd_err kd_store_escrow_count(struct kd_store_rd *rd, enum kd_store_escrow_k
         rc = sqlite3_step(st);
     if (rc != SQLITE_ROW || !kd_store_col_u64(st, 0, n))
         err = rc == SQLITE_ROW ? kd_store_corrupt("kel_escrows") : kd_store_fail(rd, st, rc);
+    kd_store_stmt_end(st);
+    return err;
+}
+
+enum kd_err kd_store_escrow_update(struct kd_store_txn *txn, int64_t id, const void *att,
+                                   size_t att_len, int64_t tried_us)
+{
+    sqlite3_stmt *st = NULL;
+    enum kd_err err;
+    int rc;
+
+    if (att == NULL && att_len > 0)
+        return KD_EINVAL;
+    if (att_len > KD_STORE_BLOB_MAX)
+        return KD_ETOOLARGE;
+    if ((err = kd_store_wstmt(txn, KD_STMT_ESCROW_UPDATE, &st)) != KD_OK)
+        return err;
+    rc = sqlite3_bind_int64(st, 1, id);
+    if (rc == SQLITE_OK)
+        rc = kd_store_bind_blob(st, 2, att, att_len);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 3, tried_us);
+    err = rc == SQLITE_OK ? kd_store_exec(&txn->s->writer, st)
+                          : kd_store_fail(&txn->s->writer, st, rc);
+    if (err == KD_OK && sqlite3_changes(txn->s->writer.db) == 0)
+        err = KD_ENOTFOUND;
+    kd_store_stmt_end(st);
+    return err;
+}
+
+/* Steps a bound escrow SELECT and calls cb for each row. */
+static enum kd_err kd_store_escrow_rows(struct kd_store_rd *rd, sqlite3_stmt *st,
+                                        kd_store_escrow_cb cb, void *arg)
+{
+    struct kd_store_escrow e;
+    enum kd_err err;
+    int rc;
+
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (!kd_store_row_escrow(st, &e))
+            return kd_store_corrupt("kel_escrows");
+        if ((err = cb(&e, arg)) != KD_OK)
+            return err;
+    }
+    return rc == SQLITE_DONE ? KD_OK : kd_store_fail(rd, st, rc);
+}
+
+enum kd_err kd_store_escrow_each_said(struct kd_store_rd *rd, const char *said,
+                                      kd_store_escrow_cb cb, void *arg)
+{
+    sqlite3_stmt *st = NULL;
+    size_t ls = kd_store_qb64_len(said, KD_STORE_ID_MAX);
+    enum kd_err err;
+    int rc;
+
+    if (ls == 0 || cb == NULL)
+        return KD_EINVAL;
+    if ((err = kd_store_stmt(rd, KD_STMT_ESCROW_EACH_SAID, &st)) != KD_OK)
+        return err;
+    rc = kd_store_bind_text(st, 1, said, ls);
+    err = rc == SQLITE_OK ? kd_store_escrow_rows(rd, st, cb, arg) : kd_store_fail(rd, st, rc);
+    kd_store_stmt_end(st);
+    return err;
+}
+
+enum kd_err kd_store_escrow_each_dep(struct kd_store_rd *rd, enum kd_store_escrow_kind kind,
+                                     const char *dep, unsigned limit, kd_store_escrow_cb cb,
+                                     void *arg)
+{
+    sqlite3_stmt *st = NULL;
+    size_t ld = kd_store_qb64_len(dep, KD_STORE_ID_MAX);
+    enum kd_err err;
+    int rc;
+
+    if (ld == 0 || (unsigned)kind >= KD_STORE_ESCROW_KIND_COUNT_ || cb == NULL)
+        return KD_EINVAL;
+    if ((err = kd_store_stmt(rd, KD_STMT_ESCROW_EACH_DEP, &st)) != KD_OK)
+        return err;
+    rc = kd_store_bind_text(st, 1, dep, ld);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int(st, 2, (int)kind);
+    if (rc == SQLITE_OK)
+        rc = kd_store_bind_limit(st, 3, limit);
+    err = rc == SQLITE_OK ? kd_store_escrow_rows(rd, st, cb, arg) : kd_store_fail(rd, st, rc);
+    kd_store_stmt_end(st);
+    return err;
+}
+
+enum kd_err kd_store_escrow_count_prefix(struct kd_store_rd *rd, enum kd_store_escrow_kind kind,
+                                         const char *prefix, uint64_t *n)
+{
+    sqlite3_stmt *st = NULL;
+    size_t lp = kd_store_qb64_len(prefix, KD_STORE_ID_MAX);
+    enum kd_err err;
+    int rc;
+
+    if (lp == 0 || (unsigned)kind >= KD_STORE_ESCROW_KIND_COUNT_ || n == NULL)
+        return KD_EINVAL;
+    if ((err = kd_store_stmt(rd, KD_STMT_ESCROW_COUNT_PREFIX, &st)) != KD_OK)
+        return err;
+    rc = kd_store_bind_text(st, 1, prefix, lp);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int(st, 2, (int)kind);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW || !kd_store_col_u64(st, 0, n))
+        err = rc == SQLITE_ROW ? kd_store_corrupt("kel_escrows") : kd_store_fail(rd, st, rc);
+    kd_store_stmt_end(st);
+    return err;
+}
+
+/* ---- establishment states ---- */
+
+enum kd_err kd_store_est_state_put(struct kd_store_txn *txn, const char *said, const char *prefix,
+                                   uint64_t sn, uint64_t fn, const void *state, size_t n)
+{
+    sqlite3_stmt *st = NULL;
+    size_t ls = kd_store_qb64_len(said, KD_STORE_ID_MAX);
+    size_t lp = kd_store_qb64_len(prefix, KD_STORE_ID_MAX);
+    enum kd_err err;
+    int rc;
+
+    if (ls == 0 || lp == 0 || sn > INT64_MAX || fn > INT64_MAX || state == NULL || n == 0)
+        return KD_EINVAL;
+    if (n > KD_STORE_BLOB_MAX)
+        return KD_ETOOLARGE;
+    if ((err = kd_store_wstmt(txn, KD_STMT_EST_PUT, &st)) != KD_OK)
+        return err;
+    rc = kd_store_bind_text(st, 1, said, ls);
+    if (rc == SQLITE_OK)
+        rc = kd_store_bind_text(st, 2, prefix, lp);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 3, (sqlite3_int64)sn);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 4, (sqlite3_int64)fn);
+    if (rc == SQLITE_OK)
+        rc = kd_store_bind_blob(st, 5, state, n);
+    err = rc == SQLITE_OK ? kd_store_exec(&txn->s->writer, st)
+                          : kd_store_fail(&txn->s->writer, st, rc);
+    kd_store_stmt_end(st);
+    return err;
+}
+
+/* Copies blob column i of the current row into out (reset first). */
+static enum kd_err kd_store_keep_blob(sqlite3_stmt *st, int i, struct kd_buf *out,
+                                      const char *table)
+{
+    size_t n;
+    const uint8_t *v = kd_store_col_blob(st, i, KD_STORE_BLOB_MAX, &n);
+    enum kd_err err;
+
+    kd_buf_reset(out);
+    if (v == NULL)
+        return kd_store_corrupt(table);
+    if ((err = kd_buf_append(out, v, n)) != KD_OK)
+        kd_buf_reset(out);
+    return err;
+}
+
+enum kd_err kd_store_est_state_at(struct kd_store_rd *rd, const char *prefix, uint64_t sn,
+                                  char said_out[KD_STORE_ID_MAX + 1], uint64_t *est_sn,
+                                  struct kd_buf *state)
+{
+    sqlite3_stmt *st = NULL;
+    size_t lp = kd_store_qb64_len(prefix, KD_STORE_ID_MAX), ls = 0;
+    const char *said;
+    uint64_t got;
+    enum kd_err err;
+    int rc;
+
+    if (lp == 0 || said_out == NULL || est_sn == NULL || state == NULL)
+        return KD_EINVAL;
+    if (sn > INT64_MAX)
+        sn = INT64_MAX;
+    if ((err = kd_store_stmt(rd, KD_STMT_EST_AT, &st)) != KD_OK)
+        return err;
+    rc = kd_store_bind_text(st, 1, prefix, lp);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 2, (sqlite3_int64)sn);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        err = KD_ENOTFOUND;
+        goto out;
+    }
+    if (rc != SQLITE_ROW) {
+        err = kd_store_fail(rd, st, rc);
+        goto out;
+    }
+    said = kd_store_col_text(st, 0, KD_STORE_ID_MAX, &ls);
+    if (said == NULL || !kd_store_col_u64(st, 1, &got)) {
+        err = kd_store_corrupt("kel_est_states");
+        goto out;
+    }
+    if ((err = kd_store_keep_blob(st, 2, state, "kel_est_states")) != KD_OK)
+        goto out;
+    memcpy(said_out, said, ls);
+    said_out[ls] = '\0';
+    *est_sn = got;
+out:
+    kd_store_stmt_end(st);
+    return err;
+}
+
+enum kd_err kd_store_est_state_get(struct kd_store_rd *rd, const char *said, uint64_t *sn,
+                                   struct kd_buf *state)
+{
+    sqlite3_stmt *st = NULL;
+    size_t ls = kd_store_qb64_len(said, KD_STORE_ID_MAX);
+    uint64_t got;
+    enum kd_err err;
+    int rc;
+
+    if (ls == 0 || state == NULL)
+        return KD_EINVAL;
+    if ((err = kd_store_stmt(rd, KD_STMT_EST_GET, &st)) != KD_OK)
+        return err;
+    rc = kd_store_bind_text(st, 1, said, ls);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        err = KD_ENOTFOUND;
+        goto out;
+    }
+    if (rc != SQLITE_ROW) {
+        err = kd_store_fail(rd, st, rc);
+        goto out;
+    }
+    if (!kd_store_col_u64(st, 0, &got)) {
+        err = kd_store_corrupt("kel_est_states");
+        goto out;
+    }
+    if ((err = kd_store_keep_blob(st, 1, state, "kel_est_states")) != KD_OK)
+        goto out;
+    if (sn != NULL)
+        *sn = got;
+out:
+    kd_store_stmt_end(st);
+    return err;
+}
+
+/* ---- delegation anchors ---- */
+
+enum kd_err kd_store_anchor_put(struct kd_store_txn *txn, const char *said, uint64_t dsn,
+                                const char *dsaid)
+{
+    sqlite3_stmt *st = NULL;
+    size_t ls = kd_store_qb64_len(said, KD_STORE_ID_MAX);
+    size_t ld = kd_store_qb64_len(dsaid, KD_STORE_ID_MAX);
+    enum kd_err err;
+    int rc;
+
+    if (ls == 0 || ld == 0 || dsn > INT64_MAX)
+        return KD_EINVAL;
+    if ((err = kd_store_wstmt(txn, KD_STMT_ANCHOR_PUT, &st)) != KD_OK)
+        return err;
+    rc = kd_store_bind_text(st, 1, said, ls);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 2, (sqlite3_int64)dsn);
+    if (rc == SQLITE_OK)
+        rc = kd_store_bind_text(st, 3, dsaid, ld);
+    err = rc == SQLITE_OK ? kd_store_exec(&txn->s->writer, st)
+                          : kd_store_fail(&txn->s->writer, st, rc);
+    kd_store_stmt_end(st);
+    return err;
+}
+
+enum kd_err kd_store_anchor_get(struct kd_store_rd *rd, const char *said, uint64_t *dsn,
+                                char dsaid_out[KD_STORE_ID_MAX + 1])
+{
+    sqlite3_stmt *st = NULL;
+    size_t ls = kd_store_qb64_len(said, KD_STORE_ID_MAX), ld = 0;
+    const char *dsaid;
+    uint64_t got;
+    enum kd_err err;
+    int rc;
+
+    if (ls == 0 || dsn == NULL || dsaid_out == NULL)
+        return KD_EINVAL;
+    if ((err = kd_store_stmt(rd, KD_STMT_ANCHOR_GET, &st)) != KD_OK)
+        return err;
+    rc = kd_store_bind_text(st, 1, said, ls);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        err = KD_ENOTFOUND;
+        goto out;
+    }
+    if (rc != SQLITE_ROW) {
+        err = kd_store_fail(rd, st, rc);
+        goto out;
+    }
+    dsaid = kd_store_col_text(st, 1, KD_STORE_ID_MAX, &ld);
+    if (dsaid == NULL || !kd_store_col_u64(st, 0, &got)) {
+        err = kd_store_corrupt("kel_anchors");
+        goto out;
+    }
+    memcpy(dsaid_out, dsaid, ld);
+    dsaid_out[ld] = '\0';
+    *dsn = got;
+    err = KD_OK;
+out:
+    kd_store_stmt_end(st);
+    return err;
+}
+
+/* ---- seal index ---- */
+
+enum kd_err kd_store_seal_add(struct kd_store_txn *txn, const char *prefix, const char *i,
+                              uint64_t sn, const char *d, const char *said, unsigned pos)
+{
+    sqlite3_stmt *st = NULL;
+    size_t lp = kd_store_qb64_len(prefix, KD_STORE_ID_MAX);
+    size_t li = kd_store_qb64_len(i, KD_STORE_ID_MAX);
+    size_t ld = kd_store_qb64_len(d, KD_STORE_ID_MAX);
+    size_t ls = kd_store_qb64_len(said, KD_STORE_ID_MAX);
+    enum kd_err err;
+    int rc;
+
+    if (lp == 0 || li == 0 || ld == 0 || ls == 0 || sn > INT64_MAX || pos > INT32_MAX)
+        return KD_EINVAL;
+    if ((err = kd_store_wstmt(txn, KD_STMT_SEAL_ADD, &st)) != KD_OK)
+        return err;
+    rc = kd_store_bind_text(st, 1, prefix, lp);
+    if (rc == SQLITE_OK)
+        rc = kd_store_bind_text(st, 2, i, li);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 3, (sqlite3_int64)sn);
+    if (rc == SQLITE_OK)
+        rc = kd_store_bind_text(st, 4, d, ld);
+    if (rc == SQLITE_OK)
+        rc = kd_store_bind_text(st, 5, said, ls);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int(st, 6, (int)pos);
+    err = rc == SQLITE_OK ? kd_store_exec(&txn->s->writer, st)
+                          : kd_store_fail(&txn->s->writer, st, rc);
+    kd_store_stmt_end(st);
+    return err;
+}
+
+enum kd_err kd_store_seal_find(struct kd_store_rd *rd, const char *prefix, const char *i,
+                               uint64_t sn, const char *d, kd_store_seal_cb cb, void *arg)
+{
+    sqlite3_stmt *st = NULL;
+    size_t lp = kd_store_qb64_len(prefix, KD_STORE_ID_MAX);
+    size_t li = kd_store_qb64_len(i, KD_STORE_ID_MAX);
+    size_t ld = kd_store_qb64_len(d, KD_STORE_ID_MAX);
+    const char *said;
+    uint64_t pos;
+    enum kd_err err;
+    int rc;
+
+    if (lp == 0 || li == 0 || ld == 0 || cb == NULL)
+        return KD_EINVAL;
+    if (sn > INT64_MAX)
+        return KD_OK; /* no indexed seal is that large */
+    if ((err = kd_store_stmt(rd, KD_STMT_SEAL_FIND, &st)) != KD_OK)
+        return err;
+    rc = kd_store_bind_text(st, 1, prefix, lp);
+    if (rc == SQLITE_OK)
+        rc = kd_store_bind_text(st, 2, i, li);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 3, (sqlite3_int64)sn);
+    if (rc == SQLITE_OK)
+        rc = kd_store_bind_text(st, 4, d, ld);
+    if (rc != SQLITE_OK) {
+        err = kd_store_fail(rd, st, rc);
+        goto out;
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        said = kd_store_col_text(st, 0, KD_STORE_ID_MAX, NULL);
+        if (said == NULL || !kd_store_col_u64(st, 1, &pos) || pos > INT32_MAX) {
+            err = kd_store_corrupt("kel_seals");
+            goto out;
+        }
+        if ((err = cb(said, (unsigned)pos, arg)) != KD_OK)
+            goto out;
+    }
+    err = rc == SQLITE_DONE ? KD_OK : kd_store_fail(rd, st, rc);
+out:
+    kd_store_stmt_end(st);
+    return err;
+}
+
+/* ---- duplicity records ---- */
+
+enum kd_err kd_store_dup_add(struct kd_store_txn *txn, const struct kd_store_dup *d, bool *added)
+{
+    sqlite3_stmt *st = NULL;
+    size_t lp, ls;
+    enum kd_err err;
+    int rc;
+
+    if (d == NULL)
+        return KD_EINVAL;
+    lp = kd_store_qb64_len(d->prefix, KD_STORE_ID_MAX);
+    ls = kd_store_qb64_len(d->said, KD_STORE_ID_MAX);
+    if (lp == 0 || ls == 0 || !kd_store_ilk_ok(d->ilk) || d->sn > INT64_MAX || d->raw == NULL ||
+        d->raw_len == 0 || (d->att == NULL && d->att_len > 0))
+        return KD_EINVAL;
+    if (d->raw_len > KD_STORE_BLOB_MAX || d->att_len > KD_STORE_BLOB_MAX)
+        return KD_ETOOLARGE;
+    if ((err = kd_store_wstmt(txn, KD_STMT_DUP_ADD, &st)) != KD_OK)
+        return err;
+    rc = kd_store_bind_text(st, 1, d->said, ls);
+    if (rc == SQLITE_OK)
+        rc = kd_store_bind_text(st, 2, d->prefix, lp);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 3, (sqlite3_int64)d->sn);
+    if (rc == SQLITE_OK)
+        rc = kd_store_bind_text(st, 4, d->ilk, 3);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 5, d->seen_us);
+    if (rc == SQLITE_OK)
+        rc = kd_store_bind_blob(st, 6, d->raw, d->raw_len);
+    if (rc == SQLITE_OK)
+        rc = kd_store_bind_blob(st, 7, d->att, d->att_len);
+    err = rc == SQLITE_OK ? kd_store_exec(&txn->s->writer, st)
+                          : kd_store_fail(&txn->s->writer, st, rc);
+    if (err == KD_OK && added != NULL)
+        *added = sqlite3_changes(txn->s->writer.db) > 0;
+    kd_store_stmt_end(st);
+    return err;
+}
+
+enum kd_err kd_store_dup_count(struct kd_store_rd *rd, const char *prefix, uint64_t *n)
+{
+    sqlite3_stmt *st = NULL;
+    size_t lp = kd_store_qb64_len(prefix, KD_STORE_ID_MAX);
+    enum kd_err err;
+    int rc;
+
+    if (lp == 0 || n == NULL)
+        return KD_EINVAL;
+    if ((err = kd_store_stmt(rd, KD_STMT_DUP_COUNT, &st)) != KD_OK)
+        return err;
+    rc = kd_store_bind_text(st, 1, prefix, lp);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW || !kd_store_col_u64(st, 0, n))
+        err = rc == SQLITE_ROW ? kd_store_corrupt("kel_dups") : kd_store_fail(rd, st, rc);
+    kd_store_stmt_end(st);
+    return err;
+}
+
+enum kd_err kd_store_dup_each(struct kd_store_rd *rd, const char *prefix, kd_store_dup_cb cb,
+                              void *arg)
+{
+    sqlite3_stmt *st = NULL;
+    struct kd_store_dup d;
+    size_t lp = kd_store_qb64_len(prefix, KD_STORE_ID_MAX);
+    enum kd_err err;
+    int rc;
+
+    if (lp == 0 || cb == NULL)
+        return KD_EINVAL;
+    if ((err = kd_store_stmt(rd, KD_STMT_DUP_EACH, &st)) != KD_OK)
+        return err;
+    rc = kd_store_bind_text(st, 1, prefix, lp);
+    if (rc != SQLITE_OK) {
+        err = kd_store_fail(rd, st, rc);
+        goto out;
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        d.said = kd_store_col_text(st, 0, KD_STORE_ID_MAX, NULL);
+        d.prefix = kd_store_col_text(st, 1, KD_STORE_ID_MAX, NULL);
+        d.ilk = kd_store_col_text(st, 3, 3, NULL);
+        d.seen_us = sqlite3_column_int64(st, 4);
+        d.raw = kd_store_col_blob(st, 5, KD_STORE_BLOB_MAX, &d.raw_len);
+        d.att = kd_store_col_blob(st, 6, KD_STORE_BLOB_MAX, &d.att_len);
+        if (d.said == NULL || d.prefix == NULL || d.ilk == NULL || d.raw == NULL || d.att == NULL ||
+            !kd_store_col_u64(st, 2, &d.sn)) {
+            err = kd_store_corrupt("kel_dups");
+            goto out;
+        }
+        if ((err = cb(&d, arg)) != KD_OK)
+            goto out;
+    }
+    err = rc == SQLITE_DONE ? KD_OK : kd_store_fail(rd, st, rc);
+out:
     kd_store_stmt_end(st);
     return err;
 }

@@ -485,7 +485,7 @@ static void test_open_fresh(void **state)
     raw_text(fx->path, "PRAGMA journal_mode", mode, sizeof(mode));
     assert_string_equal(mode, "wal");
     assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), KD_STORE_SCHEMA_VERSION);
-    assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 2);
+    assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 3);
     assert_int_equal(raw_int(fx->path, "PRAGMA application_id"), 0x6b657269);
     assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' "
                                        "AND name IN ('meta', 'kel_events', 'kel_sigs', "
@@ -623,10 +623,10 @@ static void test_refuse_newer_version(void **state)
     assert_int_equal(
         kd_store_schema_migrate(db, fx->path, kd_store_migrations, kd_store_migrations_count),
         KD_OK);
-    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 3", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 4", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     assert_refused_untouched(fx);
-    assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 3);
+    assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 4);
 }
 
 static void test_refuse_foreign_files(void **state)
@@ -1534,14 +1534,14 @@ static void test_kel_escrows(void **state)
     const uint8_t *raw = (const uint8_t *)ev_raw, *att = (const uint8_t *)"-AAB";
     const enum kd_store_escrow_kind ooo = KD_STORE_ESCROW_OUT_OF_ORDER;
     const struct kd_store_escrow in[] = {
-        {0, ooo, PFX, 3, "Es3", raw, 10, att, 4, 100, 100},
-        {0, ooo, PFX, 4, "Es4", raw, 10, NULL, 0, 200, 200},
-        {0, ooo, PFX, 3, "Es3", raw, 10, att, 4, 300, 300}, /* same: not added again */
-        {0, ooo, PFX, 3, "Es3", raw, 10, att, 3, 300, 300}, /* other attachments: added */
-        {0, KD_STORE_ESCROW_PARTIAL_SIG, PFX, 3, "Es3", raw, 10, att, 4, 50, 50},
-        {0, KD_STORE_ESCROW_KIND_COUNT_, PFX, 3, "Es3", raw, 10, att, 4, 50, 50},
-        {0, ooo, PFX, 3, "Es3", raw, 10, NULL, 4, 50, 50},
-        {0, ooo, PFX, 3, "Es3", huge, sizeof(huge), NULL, 0, 50, 50},
+        {0, ooo, PFX, 3, "Es3", raw, 10, att, 4, 100, 100, NULL},
+        {0, ooo, PFX, 4, "Es4", raw, 10, NULL, 0, 200, 200, NULL},
+        {0, ooo, PFX, 3, "Es3", raw, 10, att, 4, 300, 300, NULL}, /* same: not added again */
+        {0, ooo, PFX, 3, "Es3", raw, 10, att, 3, 300, 300, NULL}, /* other attachments: added */
+        {0, KD_STORE_ESCROW_PARTIAL_SIG, PFX, 3, "Es3", raw, 10, att, 4, 50, 50, NULL},
+        {0, KD_STORE_ESCROW_KIND_COUNT_, PFX, 3, "Es3", raw, 10, att, 4, 50, 50, NULL},
+        {0, ooo, PFX, 3, "Es3", raw, 10, NULL, 4, 50, 50, NULL},
+        {0, ooo, PFX, 3, "Es3", huge, sizeof(huge), NULL, 0, 50, 50, NULL},
     };
     struct esc_ctx c;
     struct esc_seen seen;
@@ -1706,6 +1706,268 @@ static void test_stats_live_render(void **state)
     kd_buf_free(&b);
 }
 
+/* ---- migration 3: the engine's tables ---- */
+
+struct eng_ctx {
+    enum kd_err got[32];
+    unsigned n;
+    bool added[8];
+    int64_t ids[8];
+    bool fail; /* return an error after writing (epoch test) */
+    uint64_t epoch[2];
+};
+
+static enum kd_err eng_add_fn(struct kd_store_txn *txn, void *arg)
+{
+    struct eng_ctx *c = arg;
+    const uint8_t *raw = (const uint8_t *)ev_raw;
+    const size_t rn = sizeof(ev_raw) - 1;
+    const struct kd_store_event evs[] = {
+        {PFX, 0, "Esaid0", "icp", 0, 1000, raw, rn},
+        {PFX, 1, "Esaid1", "ixn", 0, 2000, raw, rn},
+        {PFX, 2, "Esaid2", "rot", 0, 3000, raw, rn},
+        {QFX, 0, "Eqsaid0", "dip", 0, 3500, raw, rn},
+    };
+    const struct kd_store_escrow esc[] = {
+        {0, KD_STORE_ESCROW_OUT_OF_ORDER, PFX, 5, "Eooo5", raw, rn, NULL, 0, 10, 10, PFX},
+        {0, KD_STORE_ESCROW_OUT_OF_ORDER, PFX, 4, "Eooo4", raw, rn, NULL, 0, 20, 20, PFX},
+        {0, KD_STORE_ESCROW_PARTIAL_DEL, QFX, 0, "Epd0", raw, rn, NULL, 0, 30, 30, PFX},
+        {0, KD_STORE_ESCROW_UNVERIFIED_NT_RCT, PFX, 4, "Eooo4", raw, rn, NULL, 0, 40, 40, NULL},
+        {0, KD_STORE_ESCROW_PARTIAL_SIG, PFX, 6, "Eps6", raw, rn, NULL, 0, 50, 50, "bad dep"},
+    };
+    const struct kd_store_dup dups[] = {
+        {PFX, 1, "Edup1", "ixn", 5000, raw, rn, (const uint8_t *)"-AAB", 4},
+        {PFX, 1, "Edup1", "ixn", 6000, raw, rn, NULL, 0}, /* the same SAID: kept once */
+        {PFX, 2, "Edup2", "rot", 7000, raw, rn, NULL, 0},
+        {PFX, 2, "bad said", "rot", 7000, raw, rn, NULL, 0},
+        {PFX, 2, "Edup3", "ROT", 7000, raw, rn, NULL, 0},
+        {PFX, 2, "Edup3", "rot", 7000, raw, 0, NULL, 0},
+    };
+    unsigned n = 0;
+
+    c->epoch[0] = kd_store_txn_epoch(txn);
+    for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
+        c->got[n++] = kd_store_event_add(txn, &evs[i], NULL);
+    for (size_t i = 0; i < sizeof(esc) / sizeof(esc[0]); i++)
+        c->got[n++] = kd_store_escrow_add(txn, &esc[i], &c->added[i], &c->ids[i]);
+    /* establishment states: by said; the said must be an event */
+    c->got[n++] = kd_store_est_state_put(txn, "Esaid0", PFX, 0, 0, "s0", 2);
+    c->got[n++] = kd_store_est_state_put(txn, "Esaid2", PFX, 2, 2, "s2", 2);
+    c->got[n++] = kd_store_est_state_put(txn, "Enothere", PFX, 2, 2, "sx", 2);
+    c->got[n++] = kd_store_est_state_put(txn, "Esaid2", PFX, 2, 2, NULL, 0);
+    /* anchors and seals */
+    c->got[n++] = kd_store_anchor_put(txn, "Eqsaid0", 1, "Esaid1");
+    c->got[n++] = kd_store_anchor_put(txn, "Enothere", 1, "Esaid1");
+    c->got[n++] = kd_store_anchor_put(txn, "Eqsaid0", (uint64_t)INT64_MAX + 1, "Esaid1");
+    c->got[n++] = kd_store_seal_add(txn, PFX, QFX, 0, "Eqsaid0", "Esaid1", 0);
+    c->got[n++] = kd_store_seal_add(txn, PFX, QFX, 0, "Eqsaid0", "Esaid1", 0); /* idempotent */
+    c->got[n++] = kd_store_seal_add(txn, PFX, QFX, 0, "Eqsaid0", "Esaid2", 3);
+    c->got[n++] = kd_store_seal_add(txn, PFX, QFX, 0, "Eqsaid0", "Enothere", 0);
+    c->got[n++] = kd_store_seal_add(txn, PFX, "bad i", 0, "Eqsaid0", "Esaid1", 0);
+    for (size_t i = 0; i < sizeof(dups) / sizeof(dups[0]); i++)
+        c->got[n++] = kd_store_dup_add(txn, &dups[i], i < 3 ? &c->added[i] : NULL);
+    c->n = n;
+    return c->fail ? KD_EINTERNAL : KD_OK;
+}
+
+static enum kd_err eng_change_fn(struct kd_store_txn *txn, void *arg)
+{
+    struct eng_ctx *c = arg;
+
+    c->epoch[1] = kd_store_txn_epoch(txn);
+    c->got[0] = kd_store_escrow_update(txn, c->ids[0], "-AAB", 4, 99);
+    c->got[1] = kd_store_escrow_update(txn, 999999, "-AAB", 4, 99);
+    c->got[2] = kd_store_escrow_update(txn, c->ids[0], NULL, 3, 99);
+    return KD_OK;
+}
+
+struct eng_seen {
+    unsigned n;
+    char said[8][32];
+    char dep[8][64];
+    uint64_t sn[8];
+    size_t att_len[8];
+};
+
+static enum kd_err eng_esc_cb(const struct kd_store_escrow *e, void *arg)
+{
+    struct eng_seen *s = arg;
+
+    if (s->n < 8) {
+        snprintf(s->said[s->n], sizeof(s->said[0]), "%s", e->said);
+        snprintf(s->dep[s->n], sizeof(s->dep[0]), "%s", e->dep);
+        s->sn[s->n] = e->sn;
+        s->att_len[s->n] = e->att_len;
+    }
+    s->n++;
+    return KD_OK;
+}
+
+static enum kd_err eng_seal_cb(const char *said, unsigned pos, void *arg)
+{
+    struct eng_seen *s = arg;
+
+    if (s->n < 8) {
+        snprintf(s->said[s->n], sizeof(s->said[0]), "%s", said);
+        s->sn[s->n] = pos;
+    }
+    s->n++;
+    return KD_OK;
+}
+
+static enum kd_err eng_dup_cb(const struct kd_store_dup *d, void *arg)
+{
+    struct eng_seen *s = arg;
+
+    if (s->n < 8) {
+        snprintf(s->said[s->n], sizeof(s->said[0]), "%s", d->said);
+        s->sn[s->n] = d->sn;
+        s->att_len[s->n] = d->att_len;
+    }
+    s->n++;
+    return KD_OK;
+}
+
+static void test_kel_engine_tables(void **state)
+{
+    static const enum kd_err want[] = {
+        KD_OK, KD_OK,        KD_OK,        KD_OK,                              /* events */
+        KD_OK, KD_OK,        KD_OK,        KD_OK,        KD_EINVAL,            /* escrows */
+        KD_OK, KD_OK,        KD_ENOTFOUND, KD_EINVAL,                          /* est states */
+        KD_OK, KD_ENOTFOUND, KD_EINVAL,                                        /* anchors */
+        KD_OK, KD_OK,        KD_OK,        KD_ENOTFOUND, KD_EINVAL,            /* seals */
+        KD_OK, KD_OK,        KD_OK,        KD_EINVAL,    KD_EINVAL, KD_EINVAL, /* dups */
+    };
+    struct fx *fx = *state;
+    struct eng_ctx c;
+    struct eng_seen seen;
+    struct kd_store_rd *rd;
+    struct kd_buf b;
+    char said[KD_STORE_ID_MAX + 1];
+    uint64_t n = 0, sn = 0, epoch;
+
+    fx_open(fx, NULL);
+    rd = kd_store_reader(fx->s);
+    /* a write that fails is undone, and the epoch moves */
+    memset(&c, 0, sizeof(c));
+    c.fail = true;
+    assert_int_equal(kd_store_write_sync(fx->s, eng_add_fn, &c), KD_EINTERNAL);
+    assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM kel_est_states"), 0);
+    epoch = c.epoch[0];
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(kd_store_write_sync(fx->s, eng_add_fn, &c), KD_OK);
+    assert_int_equal(c.n, sizeof(want) / sizeof(want[0]));
+    for (unsigned i = 0; i < c.n; i++)
+        if (c.got[i] != want[i])
+            fail_msg("call %u: %s, expected %s", i, kd_err_name(c.got[i]), kd_err_name(want[i]));
+    assert_true(c.added[0] && !c.added[1] && c.added[2]); /* dups: the same SAID once */
+    assert_int_equal(kd_store_txn_epoch(NULL), 0);
+
+    /* escrows by SAID (any kind), by dep in (sn, id) order, per prefix */
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(kd_store_escrow_each_said(rd, "Eooo4", eng_esc_cb, &seen), KD_OK);
+    assert_int_equal(seen.n, 2);
+    assert_string_equal(seen.dep[0], PFX);
+    assert_string_equal(seen.dep[1], ""); /* NULL dep is stored as "" */
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(
+        kd_store_escrow_each_dep(rd, KD_STORE_ESCROW_OUT_OF_ORDER, PFX, 0, eng_esc_cb, &seen),
+        KD_OK);
+    assert_int_equal(seen.n, 2);
+    assert_int_equal(seen.sn[0], 4);
+    assert_int_equal(seen.sn[1], 5);
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(
+        kd_store_escrow_each_dep(rd, KD_STORE_ESCROW_OUT_OF_ORDER, PFX, 1, eng_esc_cb, &seen),
+        KD_OK);
+    assert_int_equal(seen.n, 1);
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(
+        kd_store_escrow_each_dep(rd, KD_STORE_ESCROW_PARTIAL_DEL, PFX, 0, eng_esc_cb, &seen),
+        KD_OK);
+    assert_int_equal(seen.n, 1);
+    assert_string_equal(seen.said[0], "Epd0");
+    assert_int_equal(
+        kd_store_escrow_each_dep(rd, KD_STORE_ESCROW_KIND_COUNT_, PFX, 0, eng_esc_cb, &seen),
+        KD_EINVAL);
+    assert_int_equal(
+        kd_store_escrow_each_dep(rd, KD_STORE_ESCROW_PARTIAL_DEL, "", 0, eng_esc_cb, &seen),
+        KD_EINVAL);
+    assert_int_equal(kd_store_escrow_each_said(rd, "bad said", eng_esc_cb, &seen), KD_EINVAL);
+    assert_int_equal(kd_store_escrow_count_prefix(rd, KD_STORE_ESCROW_OUT_OF_ORDER, PFX, &n),
+                     KD_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(kd_store_escrow_count_prefix(rd, KD_STORE_ESCROW_OUT_OF_ORDER, QFX, &n),
+                     KD_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(kd_store_escrow_count_prefix(rd, KD_STORE_ESCROW_KIND_COUNT_, QFX, &n),
+                     KD_EINVAL);
+    /* updating a row's attachments */
+    assert_int_equal(kd_store_write_sync(fx->s, eng_change_fn, &c), KD_OK);
+    assert_true(c.epoch[0] != epoch);      /* the failed write moved it */
+    assert_true(c.epoch[1] == c.epoch[0]); /* nothing was undone since */
+    assert_int_equal(c.got[0], KD_OK);
+    assert_int_equal(c.got[1], KD_ENOTFOUND);
+    assert_int_equal(c.got[2], KD_EINVAL);
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(kd_store_escrow_each_said(rd, "Eooo5", eng_esc_cb, &seen), KD_OK);
+    assert_int_equal(seen.att_len[0], 4);
+
+    /* establishment states: the one in force at sn */
+    kd_buf_init(&b, 0);
+    assert_int_equal(kd_store_est_state_at(rd, PFX, 1, said, &sn, &b), KD_OK);
+    assert_string_equal(said, "Esaid0");
+    assert_int_equal(sn, 0);
+    assert_int_equal(b.len, 2);
+    assert_memory_equal(b.data, "s0", 2);
+    assert_int_equal(kd_store_est_state_at(rd, PFX, 7, said, &sn, &b), KD_OK);
+    assert_string_equal(said, "Esaid2");
+    assert_int_equal(kd_store_est_state_at(rd, PFX, UINT64_MAX, said, &sn, &b), KD_OK);
+    assert_int_equal(sn, 2);
+    assert_int_equal(kd_store_est_state_at(rd, QFX, 0, said, &sn, &b), KD_ENOTFOUND);
+    assert_int_equal(kd_store_est_state_get(rd, "Esaid2", &sn, &b), KD_OK);
+    assert_memory_equal(b.data, "s2", 2);
+    assert_int_equal(kd_store_est_state_get(rd, "Esaid1", NULL, &b), KD_ENOTFOUND);
+    assert_int_equal(kd_store_est_state_get(rd, "bad said", NULL, &b), KD_EINVAL);
+    kd_buf_free(&b);
+
+    /* anchors */
+    assert_int_equal(kd_store_anchor_get(rd, "Eqsaid0", &sn, said), KD_OK);
+    assert_int_equal(sn, 1);
+    assert_string_equal(said, "Esaid1");
+    assert_int_equal(kd_store_anchor_get(rd, "Esaid0", &sn, said), KD_ENOTFOUND);
+    assert_int_equal(kd_store_anchor_get(rd, "Esaid0", NULL, said), KD_EINVAL);
+
+    /* seals: every anchoring event, in SAID order */
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(kd_store_seal_find(rd, PFX, QFX, 0, "Eqsaid0", eng_seal_cb, &seen), KD_OK);
+    assert_int_equal(seen.n, 2);
+    assert_string_equal(seen.said[0], "Esaid1");
+    assert_string_equal(seen.said[1], "Esaid2");
+    assert_int_equal(seen.sn[1], 3);
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(kd_store_seal_find(rd, PFX, QFX, 1, "Eqsaid0", eng_seal_cb, &seen), KD_OK);
+    assert_int_equal(seen.n, 0);
+    assert_int_equal(kd_store_seal_find(rd, PFX, QFX, UINT64_MAX, "Eqsaid0", eng_seal_cb, &seen),
+                     KD_OK);
+    assert_int_equal(kd_store_seal_find(rd, PFX, "", 0, "Eqsaid0", eng_seal_cb, &seen), KD_EINVAL);
+
+    /* duplicity records */
+    assert_int_equal(kd_store_dup_count(rd, PFX, &n), KD_OK);
+    assert_int_equal(n, 2);
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(kd_store_dup_each(rd, PFX, eng_dup_cb, &seen), KD_OK);
+    assert_int_equal(seen.n, 2);
+    assert_string_equal(seen.said[0], "Edup1");
+    assert_int_equal(seen.att_len[0], 4);
+    assert_string_equal(seen.said[1], "Edup2");
+    assert_int_equal(kd_store_dup_count(rd, "", &n), KD_EINVAL);
+    assert_int_equal(kd_store_dup_each(rd, PFX, NULL, NULL), KD_EINVAL);
+
+    /* one seal row per (seal, anchoring event); the repeated add was idempotent */
+    assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM kel_seals"), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1734,6 +1996,7 @@ int main(void)
         T(test_kel_sigs_and_states),
         T(test_kel_states),
         T(test_kel_escrows),
+        T(test_kel_engine_tables),
         T(test_stats_render),
         T(test_stats_live_render),
 #undef T
