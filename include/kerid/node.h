@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "kerid/config.h"
+#include "kerid/kel.h"
 #include "kerid/metrics.h"
 #include "kerid/role.h"
 #include "kerid/store.h"
@@ -24,6 +25,13 @@ struct kd_node {
     struct kd_store *store;
     uv_async_t store_wake;
     struct kd_sweeper sweeper;
+    struct kd_kel *kel; /* the KEL engine; used only inside store writes (writer thread) */
+    struct kd_sweep_task escrow_task;
+    bool escrow_in_flight;             /* a sweep write is queued or running */
+    bool escrow_more;                  /* set by the sweep write, read after its commit */
+    struct kd_kel_sweep_result escrow_last; /* likewise */
+    struct kd_kel_sweep_result escrow_total; /* loop thread: sums for /metrics */
+    uint64_t escrow_runs, escrow_failures;
     struct kd_metrics *metrics;
     struct kd_role_instance roles[KD_NODE_MAX_ROLES];
     unsigned n_roles;

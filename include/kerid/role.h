@@ -37,6 +37,7 @@ struct kd_role {
     const char *title;          /* "Witness": start-up lines */
     const char *config_label;   /* keriox's "Using config file" wording for this role */
     bool blank_after_config;    /* keriox's witness prints an empty line after it */
+    bool witnesses_events;      /* its prefix is an own prefix of the KEL engine (§4.6) */
     /* Sets up ri->state; the identity, store and sweeper are ready. */
     enum kd_err (*init)(struct kd_role_instance *ri);
     const struct kd_route *routes; /* ctx of every handler is the kd_role_instance */

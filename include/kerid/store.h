@@ -220,17 +220,23 @@ enum kd_err kd_store_state_get(struct kd_store_rd *rd, const char *prefix, uint6
 
 /* ---- KEL: escrows (spec/keri-core.md section 5) ---- */
 
+/* X(enum, metrics/log name) */
+#define KD_STORE_ESCROW_KINDS(X)                                                                  \
+    X(KD_STORE_ESCROW_OUT_OF_ORDER, "out_of_order")                                               \
+    X(KD_STORE_ESCROW_PARTIAL_SIG, "partially_signed")                                            \
+    X(KD_STORE_ESCROW_PARTIAL_WIT, "partially_witnessed")                                         \
+    X(KD_STORE_ESCROW_PARTIAL_DEL, "partially_delegated")                                         \
+    X(KD_STORE_ESCROW_DUPLICITOUS, "likely_duplicitous")                                          \
+    X(KD_STORE_ESCROW_UNVERIFIED_WIT_RCT, "unverified_witness_receipts")                          \
+    X(KD_STORE_ESCROW_UNVERIFIED_NT_RCT, "unverified_nontrans_receipts")                          \
+    X(KD_STORE_ESCROW_UNVERIFIED_T_RCT, "unverified_trans_receipts")                              \
+    X(KD_STORE_ESCROW_QUERY_NOT_FOUND, "query_not_found")                                         \
+    X(KD_STORE_ESCROW_REPLY, "reply")
+
 enum kd_store_escrow_kind {
-    KD_STORE_ESCROW_OUT_OF_ORDER,
-    KD_STORE_ESCROW_PARTIAL_SIG,
-    KD_STORE_ESCROW_PARTIAL_WIT,
-    KD_STORE_ESCROW_PARTIAL_DEL,
-    KD_STORE_ESCROW_DUPLICITOUS,
-    KD_STORE_ESCROW_UNVERIFIED_WIT_RCT,
-    KD_STORE_ESCROW_UNVERIFIED_NT_RCT,
-    KD_STORE_ESCROW_UNVERIFIED_T_RCT,
-    KD_STORE_ESCROW_QUERY_NOT_FOUND,
-    KD_STORE_ESCROW_REPLY,
+#define KD_STORE_ESCROW_ENUM_(e, name) e,
+    KD_STORE_ESCROW_KINDS(KD_STORE_ESCROW_ENUM_)
+#undef KD_STORE_ESCROW_ENUM_
     KD_STORE_ESCROW_KIND_COUNT_
 };
 

@@ -233,6 +233,9 @@ void kd_node_free(struct kd_node *node)
         memset(ri, 0, sizeof(*ri));
     }
     node->n_roles = 0;
+    if (node->kel != NULL)
+        kd_kel_free(node->kel);
+    node->kel = NULL;
     if (node->metrics != NULL)
         kd_metrics_free(node->metrics);
     node->metrics = NULL;
@@ -258,6 +261,92 @@ static void kd_node_print_startup(const struct kd_node *node, FILE *out)
     fflush(out);
 }
 
+/* ---- the KEL engine and its escrow sweep ---- */
+
+static enum kd_err kd_node_escrow_write(struct kd_store_txn *txn, void *arg)
+{
+    struct kd_node *node = arg;
+
+    memset(&node->escrow_last, 0, sizeof(node->escrow_last));
+    node->escrow_more = false;
+    return kd_kel_sweep(node->kel, txn, kd_clock_now_us(), 256, &node->escrow_more,
+                        &node->escrow_last);
+}
+
+static void kd_node_escrow_done(enum kd_err result, void *arg)
+{
+    struct kd_node *node = arg;
+    const struct kd_kel_sweep_result *r = &node->escrow_last;
+
+    node->escrow_in_flight = false;
+    if (result != KD_OK) {
+        node->escrow_failures++;
+        kd_log_warn("escrow", "sweep failed: %s", kd_err_message(result));
+        return;
+    }
+    node->escrow_runs++;
+    for (unsigned k = 0; k < KD_STORE_ESCROW_KIND_COUNT_; k++)
+        node->escrow_total.expired[k] += r->expired[k];
+    node->escrow_total.tried += r->tried;
+    node->escrow_total.released += r->released;
+    node->escrow_total.dropped += r->dropped;
+    /* Rows left over: go on in another slice right away, between requests. */
+    if (node->escrow_more && !node->shutting_down &&
+        kd_store_submit(node->store, kd_node_escrow_write, kd_node_escrow_done, node) == KD_OK)
+        node->escrow_in_flight = true;
+}
+
+/* The sweeper's escrow task: one bounded sweep write at a time, never on the loop. */
+static enum kd_sweep_result kd_node_escrow_tick(void *ctx, uint64_t now_ms, uint64_t budget_ms)
+{
+    struct kd_node *node = ctx;
+
+    (void)now_ms;
+    (void)budget_ms;
+    if (node->escrow_in_flight || node->shutting_down)
+        return KD_SWEEP_DONE;
+    if (kd_store_submit(node->store, kd_node_escrow_write, kd_node_escrow_done, node) == KD_OK)
+        node->escrow_in_flight = true;
+    return KD_SWEEP_DONE;
+}
+
+/* One engine for every role (they share the store): the witness's prefix is
+ * its own, escrow timeouts come from the first role's escrow_config. */
+static enum kd_err kd_node_kel(struct kd_node *node, char *err, size_t errlen)
+{
+    const struct kd_escrow_config *ec = &node->roles[0].cfg->escrow;
+    const char *own[KD_NODE_MAX_ROLES];
+    struct kd_kel_opts o;
+    enum kd_err e;
+
+    kd_kel_opts_default(&o);
+    o.nown = 0;
+    for (unsigned i = 0; i < node->n_roles; i++) {
+        if (node->roles[i].role->witnesses_events)
+            own[o.nown++] = node->roles[i].signer.prefix;
+    }
+    o.own_prefixes = own;
+    o.timeouts.default_timeout = ec->default_timeout;
+    o.timeouts.out_of_order = ec->out_of_order_timeout;
+    o.timeouts.partially_signed = ec->partially_signed_timeout;
+    o.timeouts.partially_witnessed = ec->partially_witnessed_timeout;
+    o.timeouts.delegation = ec->delegation_timeout;
+    o.timeouts.receipts = ec->trans_receipt_timeout;
+    e = kd_kel_new(&node->kel, &o);
+    if (e != KD_OK) {
+        kd_node_errf(err, errlen, "cannot create the KEL engine: %s", kd_err_message(e));
+        return e;
+    }
+    node->escrow_task.name = "escrow";
+    node->escrow_task.interval_ms = node->cfg->sweep_interval_ms;
+    node->escrow_task.run = kd_node_escrow_tick;
+    if (kd_sched_add(&node->sweeper.sched, &node->escrow_task, node, uv_now(node->loop)) != KD_OK) {
+        kd_node_errf(err, errlen, "cannot register the escrow sweep");
+        return KD_EINTERNAL;
+    }
+    return KD_OK;
+}
+
 static enum kd_err kd_node_start_role(struct kd_node *node, struct kd_role_instance *ri,
                                       char *err, size_t errlen)
 {
@@ -265,8 +354,6 @@ static enum kd_err kd_node_start_role(struct kd_node *node, struct kd_role_insta
     struct kd_http_limits lim;
     enum kd_err e;
 
-    if ((e = kd_node_identity(node, ri, err, errlen)) != KD_OK)
-        return e;
     if ((e = kd_node_oobi_json(ri)) != KD_OK) {
         kd_node_errf(err, errlen, "public_url: too long");
         return e;
@@ -379,6 +466,12 @@ enum kd_err kd_node_start(struct kd_node *node, uv_loop_t *loop, const struct kd
                      kd_err_message(e));
         goto fail;
     }
+    for (unsigned i = 0; i < node->n_roles; i++) {
+        if ((e = kd_node_identity(node, &node->roles[i], err, errlen)) != KD_OK)
+            goto fail;
+    }
+    if ((e = kd_node_kel(node, err, errlen)) != KD_OK)
+        goto fail;
     for (unsigned i = 0; i < node->n_roles; i++) {
         if ((e = kd_node_start_role(node, &node->roles[i], err, errlen)) != KD_OK)
             goto fail;

@@ -32,6 +32,40 @@ static void kd_node_process_metrics(const struct kd_node *node, struct kd_buf *o
                   KERID_KERIOX_VERSION);
 }
 
+static enum kd_err kd_node_escrow_metrics(const struct kd_node *node, struct kd_buf *out)
+{
+    static const char *const kinds[] = {
+#define KD_NODE_ESCROW_NAME_(e, name) name,
+        KD_STORE_ESCROW_KINDS(KD_NODE_ESCROW_NAME_)
+#undef KD_NODE_ESCROW_NAME_
+    };
+    const struct kd_kel_sweep_result *t = &node->escrow_total;
+    enum kd_err e;
+
+    e = kd_buf_printf(out,
+                      "# HELP kerid_escrow_sweeps_total Escrow sweep slices committed.\n"
+                      "# TYPE kerid_escrow_sweeps_total counter\n"
+                      "kerid_escrow_sweeps_total %llu\n"
+                      "# HELP kerid_escrow_sweep_failures_total Escrow sweep slices that failed.\n"
+                      "# TYPE kerid_escrow_sweep_failures_total counter\n"
+                      "kerid_escrow_sweep_failures_total %llu\n"
+                      "# HELP kerid_escrow_retried_total Escrow rows retried by the sweeper.\n"
+                      "# TYPE kerid_escrow_retried_total counter\n"
+                      "kerid_escrow_retried_total %llu\n"
+                      "# HELP kerid_escrow_released_total Escrowed items accepted by the sweeper.\n"
+                      "# TYPE kerid_escrow_released_total counter\n"
+                      "kerid_escrow_released_total %llu\n"
+                      "# HELP kerid_escrow_expired_total Escrow rows dropped after their timeout.\n"
+                      "# TYPE kerid_escrow_expired_total counter\n",
+                      (unsigned long long)node->escrow_runs,
+                      (unsigned long long)node->escrow_failures, (unsigned long long)t->tried,
+                      (unsigned long long)t->released);
+    for (unsigned k = 0; e == KD_OK && k < KD_STORE_ESCROW_KIND_COUNT_; k++)
+        e = kd_buf_printf(out, "kerid_escrow_expired_total{kind=\"%s\"} %llu\n", kinds[k],
+                          (unsigned long long)t->expired[k]);
+    return e;
+}
+
 static void kd_route_metrics(struct kd_http_req *req, void *ctx)
 {
     const struct kd_role_instance *ri = ctx;
@@ -52,6 +86,8 @@ static void kd_route_metrics(struct kd_http_req *req, void *ctx)
     }
     if (e == KD_OK)
         e = kd_sweeper_render_metrics(&node->sweeper, &out);
+    if (e == KD_OK)
+        e = kd_node_escrow_metrics(node, &out);
     if (e == KD_OK)
         kd_node_process_metrics(node, &out);
     if (e != KD_OK)

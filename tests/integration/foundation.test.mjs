@@ -277,3 +277,23 @@ test('kerid seed prints a canonical seed whose prefix kerid then uses', async ()
     assert.equal((await k.stop()).code, 0);
   }
 });
+
+test('the escrow sweeper runs on its own interval and reports in /metrics', async () => {
+  const { k, port } = await witness('sweep_interval_ms: 50\n');
+  try {
+    let m;
+    const deadline = Date.now() + 10000 * SLOW;
+    do {
+      await new Promise((r) => setTimeout(r, 100));
+      m = (await get(port, '/metrics')).body;
+    } while (!/^kerid_escrow_sweeps_total [1-9]/m.test(m) && Date.now() < deadline);
+    assert.match(m, /^kerid_escrow_sweeps_total [1-9]\d*$/m);
+    assert.match(m, /^kerid_sweep_runs_total\{task="escrow"\} [1-9]\d*$/m);
+    assert.match(m, /^kerid_escrow_sweep_failures_total 0$/m);
+    assert.match(m, /^kerid_escrow_expired_total\{kind="out_of_order"\} 0$/m);
+    // every sweep is a committed store write
+    assert.match(m, /^kerid_store_commits_total [1-9]\d*$/m);
+  } finally {
+    assert.equal((await k.stop()).code, 0);
+  }
+});

@@ -53,6 +53,7 @@ const struct kd_role kd_role_witness = {
     .title = "Witness",
     .config_label = "Using config file ",
     .blank_after_config = true,
+    .witnesses_events = true,
     .init = kd_witness_init,
     .routes = kd_witness_routes,
     .destroy = kd_witness_destroy,
