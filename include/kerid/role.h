@@ -14,6 +14,7 @@
 #include "kerid/crypto.h"
 #include "kerid/err.h"
 #include "kerid/http.h"
+#include "kerid/kel.h"
 #include "kerid/sweep.h"
 
 struct kd_node;
@@ -48,6 +49,12 @@ struct kd_role {
     /* Releases ri->state (after the store is closed). */
     void (*destroy)(struct kd_role_instance *ri);
     const struct kd_sweep_task *sweeps; /* ctx of every task is the kd_role_instance */
+    /* The KEL engine accepted an event inside txn (writer thread). Called for
+     * every accepted event; a->own_prefix is this role's prefix when the
+     * event names it as a witness (sign a->ev->raw, store the wig, queue the
+     * receipt here so that they commit with the event). May be NULL. */
+    enum kd_err (*on_accept)(struct kd_role_instance *ri, struct kd_store_txn *txn,
+                             const struct kd_kel_accepted *a);
 };
 
 extern const struct kd_role kd_role_witness;

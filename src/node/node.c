@@ -310,6 +310,22 @@ static enum kd_sweep_result kd_node_escrow_tick(void *ctx, uint64_t now_ms, uint
     return KD_SWEEP_DONE;
 }
 
+/* Hands an accepted event to every role that wants it (writer thread). */
+static enum kd_err kd_node_on_accept(void *arg, struct kd_store_txn *txn,
+                                     const struct kd_kel_accepted *a)
+{
+    struct kd_node *node = arg;
+    enum kd_err e;
+
+    for (unsigned i = 0; i < node->n_roles; i++) {
+        struct kd_role_instance *ri = &node->roles[i];
+
+        if (ri->role->on_accept != NULL && (e = ri->role->on_accept(ri, txn, a)) != KD_OK)
+            return e;
+    }
+    return KD_OK;
+}
+
 /* One engine for every role (they share the store): the witness's prefix is
  * its own, escrow timeouts come from the first role's escrow_config. */
 static enum kd_err kd_node_kel(struct kd_node *node, char *err, size_t errlen)
@@ -326,6 +342,8 @@ static enum kd_err kd_node_kel(struct kd_node *node, char *err, size_t errlen)
             own[o.nown++] = node->roles[i].signer.prefix;
     }
     o.own_prefixes = own;
+    o.on_accept = kd_node_on_accept;
+    o.accept_arg = node;
     o.timeouts.default_timeout = ec->default_timeout;
     o.timeouts.out_of_order = ec->out_of_order_timeout;
     o.timeouts.partially_signed = ec->partially_signed_timeout;
