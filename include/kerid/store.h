@@ -32,7 +32,7 @@
 #include "kerid/err.h"
 
 /* Number of schema migrations this binary knows (PRAGMA user_version after open). */
-#define KD_STORE_SCHEMA_VERSION 3
+#define KD_STORE_SCHEMA_VERSION 4
 /* PRAGMA application_id of a kerid database ("keri"). */
 #define KD_STORE_APPLICATION_ID 0x6b657269
 
@@ -46,6 +46,7 @@
 #define KD_STORE_ID_MAX    128u            /* qb64 prefixes and SAIDs, characters */
 #define KD_STORE_SIG_MAX   512u            /* one qb64 signature, couple or quadruple */
 #define KD_STORE_BLOB_MAX  (1024u * 1024u) /* raw events, attachments, key states */
+#define KD_STORE_TOPIC_MAX 32u             /* mailbox topic names, bytes */
 
 struct kd_store;     /* opaque */
 struct kd_store_txn; /* opaque; valid only inside a write callback, on the writer thread */
@@ -370,6 +371,28 @@ enum kd_err kd_store_dup_count(struct kd_store_rd *rd, const char *prefix, uint6
 typedef enum kd_err (*kd_store_dup_cb)(const struct kd_store_dup *d, void *arg);
 enum kd_err kd_store_dup_each(struct kd_store_rd *rd, const char *prefix, kd_store_dup_cb cb,
                               void *arg);
+
+/* ---- witness mailboxes (keriox-surface §3.8) ---- */
+
+/*
+ * Appends message (1..KD_STORE_BLOB_MAX bytes) to the mailbox topic
+ * (1..KD_STORE_TOPIC_MAX printable ASCII bytes, e.g. "receipt") of prefix
+ * (qb64). The index is allocated by the same statement that inserts the
+ * row, inside the write's transaction, so concurrent appends can never
+ * overwrite each other (keriox §7 #14). *idx (may be NULL) gets the new
+ * entry's 0-based index. Entries are never removed.
+ */
+enum kd_err kd_store_mbx_append(struct kd_store_txn *txn, const char *prefix, const char *topic,
+                                const void *message, size_t n, uint64_t *idx);
+
+/* Iteration callback: message is valid only during the call. KD_OK
+ * continues; anything else stops the iteration and is returned by it. */
+typedef enum kd_err (*kd_store_mbx_cb)(uint64_t idx, const uint8_t *message, size_t n, void *arg);
+
+/* Calls cb for the entries of prefix's topic with index >= from_idx, in
+ * index order, at most limit of them (0 = no limit). */
+enum kd_err kd_store_mbx_each(struct kd_store_rd *rd, const char *prefix, const char *topic,
+                              uint64_t from_idx, unsigned limit, kd_store_mbx_cb cb, void *arg);
 
 /* ---- caches over the store ---- */
 

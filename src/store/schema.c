@@ -104,6 +104,17 @@ const char *const kd_store_migrations[] = {
     "  att BLOB NOT NULL"
     ") WITHOUT ROWID;"
     "CREATE INDEX kel_dups_prefix ON kel_dups (prefix, sn, seen_us);",
+
+    /* 4: witness mailboxes: one append-only list per (prefix, topic) with
+     * 0-based indexes (keriox-surface §3.8); the primary key is the index
+     * the reads page through. */
+    "CREATE TABLE mailbox ("
+    "  prefix TEXT NOT NULL,"
+    "  topic TEXT NOT NULL,"
+    "  idx INTEGER NOT NULL CHECK (idx >= 0),"
+    "  message BLOB NOT NULL,"
+    "  PRIMARY KEY (prefix, topic, idx)"
+    ") WITHOUT ROWID;",
 };
 
 const unsigned kd_store_migrations_count =

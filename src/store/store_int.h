@@ -97,7 +97,14 @@
     X(DUP_COUNT, KD_STMT_R, "SELECT count(*) FROM kel_dups WHERE prefix = ?1")                     \
     X(DUP_EACH, KD_STMT_R,                                                                         \
       "SELECT said, prefix, sn, ilk, seen_us, raw, att FROM kel_dups WHERE prefix = ?1 "           \
-      "ORDER BY sn, seen_us")
+      "ORDER BY sn, seen_us")                                                                     \
+    X(MBX_APPEND, KD_STMT_W,                                                                       \
+      "INSERT INTO mailbox (prefix, topic, idx, message) "                                         \
+      "SELECT ?1, ?2, coalesce(max(idx) + 1, 0), ?3 FROM mailbox WHERE prefix = ?1 AND topic = ?2 " \
+      "RETURNING idx")                                                                             \
+    X(MBX_EACH, KD_STMT_R,                                                                         \
+      "SELECT idx, message FROM mailbox WHERE prefix = ?1 AND topic = ?2 AND idx >= ?3 "           \
+      "ORDER BY idx LIMIT ?4")
 
 enum kd_store_stmt_id {
 #define KD_STMT_ENUM_(id, conn, sql) KD_STMT_##id,

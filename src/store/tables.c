@@ -1302,3 +1302,104 @@ out:
     kd_store_stmt_end(st);
     return err;
 }
+
+/* ---- witness mailboxes ---- */
+
+/* Length of a topic name of 1..KD_STORE_TOPIC_MAX printable ASCII bytes, else 0. */
+static size_t kd_store_topic_len(const char *t)
+{
+    size_t n = kd_store_len(t, KD_STORE_TOPIC_MAX);
+
+    for (size_t i = 0; i < n; i++) {
+        if (t[i] < 0x21 || t[i] > 0x7e)
+            return 0;
+    }
+    return n;
+}
+
+enum kd_err kd_store_mbx_append(struct kd_store_txn *txn, const char *prefix, const char *topic,
+                                const void *message, size_t n, uint64_t *idx)
+{
+    sqlite3_stmt *st = NULL;
+    size_t lp = kd_store_qb64_len(prefix, KD_STORE_ID_MAX);
+    size_t lt = kd_store_topic_len(topic);
+    enum kd_err err;
+    uint64_t got = 0;
+    int rc;
+
+    if (lp == 0 || lt == 0 || message == NULL || n == 0)
+        return KD_EINVAL;
+    if (n > KD_STORE_BLOB_MAX)
+        return KD_ETOOLARGE;
+    if ((err = kd_store_wstmt(txn, KD_STMT_MBX_APPEND, &st)) != KD_OK)
+        return err;
+    rc = kd_store_bind_text(st, 1, prefix, lp);
+    if (rc == SQLITE_OK)
+        rc = kd_store_bind_text(st, 2, topic, lt);
+    if (rc == SQLITE_OK)
+        rc = kd_store_bind_blob(st, 3, message, n);
+    if (rc != SQLITE_OK) {
+        err = kd_store_fail(&txn->s->writer, st, rc);
+        goto out;
+    }
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        err = kd_store_fail(&txn->s->writer, st, rc);
+        goto out;
+    }
+    if (!kd_store_col_u64(st, 0, &got)) {
+        err = kd_store_corrupt("mailbox");
+        goto out;
+    }
+    rc = sqlite3_step(st);
+    err = rc == SQLITE_DONE ? KD_OK : kd_store_fail(&txn->s->writer, st, rc);
+    if (err == KD_OK && idx != NULL)
+        *idx = got;
+out:
+    kd_store_stmt_end(st);
+    return err;
+}
+
+enum kd_err kd_store_mbx_each(struct kd_store_rd *rd, const char *prefix, const char *topic,
+                              uint64_t from_idx, unsigned limit, kd_store_mbx_cb cb, void *arg)
+{
+    sqlite3_stmt *st = NULL;
+    size_t lp = kd_store_qb64_len(prefix, KD_STORE_ID_MAX);
+    size_t lt = kd_store_topic_len(topic);
+    const uint8_t *msg;
+    uint64_t idx;
+    size_t n;
+    enum kd_err err;
+    int rc;
+
+    if (lp == 0 || lt == 0 || cb == NULL)
+        return KD_EINVAL;
+    if (from_idx > INT64_MAX)
+        return KD_OK; /* no index is that large */
+    if ((err = kd_store_stmt(rd, KD_STMT_MBX_EACH, &st)) != KD_OK)
+        return err;
+    rc = kd_store_bind_text(st, 1, prefix, lp);
+    if (rc == SQLITE_OK)
+        rc = kd_store_bind_text(st, 2, topic, lt);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 3, (sqlite3_int64)from_idx);
+    if (rc == SQLITE_OK)
+        rc = kd_store_bind_limit(st, 4, limit);
+    if (rc != SQLITE_OK) {
+        err = kd_store_fail(rd, st, rc);
+        goto out;
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (!kd_store_col_u64(st, 0, &idx) ||
+            (msg = kd_store_col_blob(st, 1, KD_STORE_BLOB_MAX, &n)) == NULL || n == 0) {
+            err = kd_store_corrupt("mailbox");
+            goto out;
+        }
+        if ((err = cb(idx, msg, n, arg)) != KD_OK)
+            goto out;
+    }
+    err = rc == SQLITE_DONE ? KD_OK : kd_store_fail(rd, st, rc);
+out:
+    kd_store_stmt_end(st);
+    return err;
+}

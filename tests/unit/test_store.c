@@ -485,12 +485,12 @@ static void test_open_fresh(void **state)
     raw_text(fx->path, "PRAGMA journal_mode", mode, sizeof(mode));
     assert_string_equal(mode, "wal");
     assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), KD_STORE_SCHEMA_VERSION);
-    assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 3);
+    assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 4);
     assert_int_equal(raw_int(fx->path, "PRAGMA application_id"), 0x6b657269);
     assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' "
                                        "AND name IN ('meta', 'kel_events', 'kel_sigs', "
-                                       "'kel_states', 'kel_escrows')"),
-                     5);
+                                       "'kel_states', 'kel_escrows', 'mailbox')"),
+                     6);
     /* synchronous=FULL (2) and foreign keys on the writer's own connection */
     assert_int_equal(kd_store_write_sync(fx->s, sync_pragma_fn, pragmas), KD_OK);
     assert_int_equal(pragmas[0], 2);
@@ -623,10 +623,10 @@ static void test_refuse_newer_version(void **state)
     assert_int_equal(
         kd_store_schema_migrate(db, fx->path, kd_store_migrations, kd_store_migrations_count),
         KD_OK);
-    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 4", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 5", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     assert_refused_untouched(fx);
-    assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 4);
+    assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 5);
 }
 
 static void test_refuse_foreign_files(void **state)
@@ -1968,6 +1968,116 @@ static void test_kel_engine_tables(void **state)
     assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM kel_seals"), 2);
 }
 
+/* ---- mailboxes ---- */
+
+#define MBX_PFX "EBfxc4RiVY6PDzTzk2Ab7zWjixPoCnAhdtWMgg7F3OLK"
+
+struct mbx_w {
+    enum kd_err got[8];
+    uint64_t idx[8];
+};
+
+static enum kd_err mbx_append_fn(struct kd_store_txn *txn, void *arg)
+{
+    struct mbx_w *w = arg;
+    w->got[0] = kd_store_mbx_append(txn, MBX_PFX, "receipt", "r0", 2, &w->idx[0]);
+    w->got[1] = kd_store_mbx_append(txn, MBX_PFX, "receipt", "r1", 2, &w->idx[1]);
+    w->got[2] = kd_store_mbx_append(txn, MBX_PFX, "multisig", "m0", 2, &w->idx[2]);
+    w->got[3] = kd_store_mbx_append(txn, "not qb64!", "receipt", "x", 1, NULL);
+    w->got[4] = kd_store_mbx_append(txn, MBX_PFX, "", "x", 1, NULL);
+    w->got[5] = kd_store_mbx_append(txn, MBX_PFX, "has space", "x", 1, NULL);
+    w->got[6] = kd_store_mbx_append(txn, MBX_PFX, "receipt", "x", 0, NULL);
+    w->got[7] = kd_store_mbx_append(txn, MBX_PFX, "receipt", "x", KD_STORE_BLOB_MAX + 1, NULL);
+    return KD_OK;
+}
+
+static enum kd_err mbx_second_fn(struct kd_store_txn *txn, void *arg)
+{
+    struct mbx_w *w = arg;
+
+    return kd_store_mbx_append(txn, MBX_PFX, "receipt", "r2", 2, &w->idx[0]);
+}
+
+struct mbx_seen {
+    unsigned n;
+    uint64_t idx[8];
+    char msg[8][4];
+    unsigned stop_after;
+};
+
+static enum kd_err mbx_cb(uint64_t idx, const uint8_t *m, size_t n, void *arg)
+{
+    struct mbx_seen *s = arg;
+
+    assert_true(s->n < 8 && n < 4);
+    s->idx[s->n] = idx;
+    memcpy(s->msg[s->n], m, n);
+    s->msg[s->n][n] = '\0';
+    s->n++;
+    return s->stop_after != 0 && s->n == s->stop_after ? KD_EEXIST : KD_OK;
+}
+
+static void test_mailbox(void **state)
+{
+    struct fx *fx = *state;
+    struct mbx_w w;
+    struct mbx_seen seen;
+    struct kd_store_rd *rd;
+
+    fx_open(fx, NULL);
+    rd = kd_store_reader(fx->s);
+    memset(&w, 0, sizeof(w));
+    assert_int_equal(kd_store_write_sync(fx->s, mbx_append_fn, &w), KD_OK);
+    assert_int_equal(w.got[0], KD_OK);
+    assert_int_equal(w.got[1], KD_OK);
+    assert_int_equal(w.got[2], KD_OK);
+    assert_int_equal(w.got[3], KD_EINVAL);
+    assert_int_equal(w.got[4], KD_EINVAL);
+    assert_int_equal(w.got[5], KD_EINVAL);
+    assert_int_equal(w.got[6], KD_EINVAL);
+    assert_int_equal(w.got[7], KD_ETOOLARGE);
+    /* indexes are per (prefix, topic), from 0 */
+    assert_int_equal(w.idx[0], 0);
+    assert_int_equal(w.idx[1], 1);
+    assert_int_equal(w.idx[2], 0);
+    assert_int_equal(kd_store_write_sync(fx->s, mbx_second_fn, &w), KD_OK);
+    assert_int_equal(w.idx[0], 2);
+
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(kd_store_mbx_each(rd, MBX_PFX, "receipt", 0, 0, mbx_cb, &seen), KD_OK);
+    assert_int_equal(seen.n, 3);
+    assert_string_equal(seen.msg[0], "r0");
+    assert_string_equal(seen.msg[2], "r2");
+    assert_int_equal(seen.idx[2], 2);
+    /* from an index, with a limit, stopping early */
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(kd_store_mbx_each(rd, MBX_PFX, "receipt", 1, 0, mbx_cb, &seen), KD_OK);
+    assert_int_equal(seen.n, 2);
+    assert_string_equal(seen.msg[0], "r1");
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(kd_store_mbx_each(rd, MBX_PFX, "receipt", 0, 1, mbx_cb, &seen), KD_OK);
+    assert_int_equal(seen.n, 1);
+    memset(&seen, 0, sizeof(seen));
+    seen.stop_after = 2;
+    assert_int_equal(kd_store_mbx_each(rd, MBX_PFX, "receipt", 0, 0, mbx_cb, &seen), KD_EEXIST);
+    assert_int_equal(seen.n, 2);
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(kd_store_mbx_each(rd, MBX_PFX, "receipt", UINT64_MAX, 0, mbx_cb, &seen),
+                     KD_OK);
+    assert_int_equal(kd_store_mbx_each(rd, MBX_PFX, "delegate", 0, 0, mbx_cb, &seen), KD_OK);
+    assert_int_equal(seen.n, 0);
+    assert_int_equal(kd_store_mbx_each(rd, "", "receipt", 0, 0, mbx_cb, &seen), KD_EINVAL);
+    assert_int_equal(kd_store_mbx_each(rd, MBX_PFX, "receipt", 0, 0, NULL, &seen), KD_EINVAL);
+    /* entries survive a reopen */
+    fx_close(fx);
+    fx_open(fx, NULL);
+    rd = kd_store_reader(fx->s);
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(kd_store_mbx_each(rd, MBX_PFX, "multisig", 0, 0, mbx_cb, &seen), KD_OK);
+    assert_int_equal(seen.n, 1);
+    assert_string_equal(seen.msg[0], "m0");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1999,6 +2109,7 @@ int main(void)
         T(test_kel_engine_tables),
         T(test_stats_render),
         T(test_stats_live_render),
+        T(test_mailbox),
 #undef T
     };
 

@@ -1,32 +1,39 @@
 /*
- * The witness role. At this stage it serves its health route; the KERI routes
- * of keriox and keripy (spec/keriox-surface.md §1, spec/keripy-surface.md)
- * plug into kd_witness_routes as they land.
+ * The witness role (keriox-surface §1): its role table, its state, the
+ * receipt it makes inside the transaction of every event that names it,
+ * and the helpers its route files share. The routes live in process.c
+ * (POST /process), query.c (POST /query) and oobi.c (GET /oobi/...).
  */
-#include "kerid/node.h"
-#include "kerid/role.h"
+#include "witness_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct kd_witness {
-    char health[256]; /* fixed answer, built once */
-    size_t health_len;
-};
+#include "kerid/crypto.h"
+#include "kerid/log.h"
+#include "kerid/node.h"
+#include "kerid/url.h"
 
 static enum kd_err kd_witness_init(struct kd_role_instance *ri)
 {
     struct kd_witness *w = calloc(1, sizeof(*w));
+    const char *why = NULL;
+    enum kd_err e;
     int n;
 
     if (w == NULL)
         return KD_ENOMEM;
+    ri->state = w;
     n = snprintf(w->health, sizeof(w->health),
                  "{\"status\":\"ok\",\"role\":\"witness\",\"eid\":\"%s\"}", ri->signer.prefix);
     w->health_len = (size_t)n;
-    ri->state = w;
-    return KD_OK;
+    e = kd_url_normalize(ri->cfg->public_url, w->url, sizeof(w->url), &why);
+    if (e != KD_OK) {
+        kd_log_error("witness", "public_url: %s", why != NULL ? why : kd_err_message(e));
+        return e;
+    }
+    return kd_wit_loc_init(ri);
 }
 
 static void kd_witness_destroy(struct kd_role_instance *ri)
@@ -43,8 +50,137 @@ static void kd_witness_health(struct kd_http_req *req, void *ctx)
     kd_http_respond(req, 200, "application/json", w->health, w->health_len);
 }
 
+/*
+ * Writer thread, inside the transaction that accepted the event: when the
+ * event names this witness, sign its received bytes, store the signature as
+ * a wig and append the keriox receipt (rct + -CAB couple, §3.4) to the
+ * AID's receipt mailbox, so that all three commit with the event.
+ */
+static enum kd_err kd_witness_on_accept(struct kd_role_instance *ri, struct kd_store_txn *txn,
+                                        const struct kd_kel_accepted *a)
+{
+    unsigned char sig[KD_ED25519_SIG_LEN];
+    char sig_qb64[KD_SIG_QB64_LEN + 1];
+    struct kd_buf rct;
+    enum kd_err e;
+
+    if (a->own_prefix == NULL || a->own_index < 0 || strcmp(a->own_prefix, ri->signer.prefix) != 0)
+        return KD_OK;
+    kd_buf_init(&rct, 4096);
+    kd_signer_sign(&ri->signer, a->ev->raw, a->ev->size, sig);
+    if ((e = kd_cesr_qb64_encode(KD_CESR_ED25519_SIG, sig, sizeof(sig), sig_qb64, sizeof(sig_qb64),
+                                 NULL)) != KD_OK)
+        goto out;
+    if ((e = kd_kel_add_wig(txn, a->said, (unsigned)a->own_index, sig, NULL)) != KD_OK)
+        goto out;
+    if ((e = kd_kel_receipt_msg(&rct, a->prefix, a->sn, a->said, ri->signer.prefix, sig_qb64)) !=
+        KD_OK)
+        goto out;
+    e = kd_store_mbx_append(txn, a->prefix, KD_WIT_TOPIC_RECEIPT, rct.data, rct.len, NULL);
+out:
+    kd_buf_free(&rct);
+    return e;
+}
+
+/* ---- shared helpers ---- */
+
+void kd_wit_respond_json(struct kd_http_req *req, int status, const char *body, size_t len)
+{
+    kd_http_respond(req, status, "application/json", body, len);
+}
+
+void kd_wit_respond_err2(struct kd_http_req *req, int status, const char *outer, const char *inner,
+                         const char *text, size_t len)
+{
+    struct kd_buf b;
+    enum kd_err e;
+
+    kd_buf_init(&b, 64 * 1024);
+    e = kd_buf_printf(&b, "{\"%s\":", outer);
+    if (e == KD_OK && inner != NULL)
+        e = kd_buf_printf(&b, "{\"%s\":", inner);
+    if (e == KD_OK)
+        e = kd_buf_append_str(&b, "\"");
+    if (e == KD_OK)
+        e = kd_buf_append_json_escaped(&b, text, len);
+    if (e == KD_OK)
+        e = kd_buf_append_str(&b, inner != NULL ? "\"}}" : "\"}");
+    if (e != KD_OK)
+        kd_http_respond_error(req, e, NULL);
+    else
+        kd_wit_respond_json(req, status, (const char *)b.data, b.len);
+    kd_buf_free(&b);
+}
+
+void kd_wit_respond_text(struct kd_http_req *req, const void *body, size_t len)
+{
+    kd_http_respond(req, 200, "text/plain; charset=utf-8", len > 0 ? body : "", len);
+}
+
+bool kd_wit_utf8_ok(const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+
+    while (i < n) {
+        const unsigned char c = p[i];
+        size_t need;
+        uint32_t cp;
+
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf) {
+            need = 1;
+            cp = c & 0x1fu;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            need = 2;
+            cp = c & 0x0fu;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            need = 3;
+            cp = c & 0x07u;
+        } else {
+            return false;
+        }
+        if (n - i <= need)
+            return false;
+        for (size_t k = 1; k <= need; k++) {
+            if ((p[i + k] & 0xc0) != 0x80)
+                return false;
+            cp = (cp << 6) | (p[i + k] & 0x3fu);
+        }
+        if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += need + 1;
+    }
+    return true;
+}
+
+void kd_wit_respond_not_utf8(struct kd_http_req *req)
+{
+    static const char msg[] = "Can not decode body";
+
+    kd_http_respond(req, 400, "text/plain; charset=utf-8", msg, sizeof(msg) - 1);
+}
+
+enum kd_err kd_wit_append_cab(struct kd_buf *out, const char *prefix, const char *sig)
+{
+    enum kd_err e = kd_buf_append_str(out, "-CAB");
+
+    if (e == KD_OK)
+        e = kd_buf_append_str(out, prefix);
+    if (e == KD_OK)
+        e = kd_buf_append_str(out, sig);
+    return e;
+}
+
 static const struct kd_route kd_witness_routes[] = {
     {KD_HTTP_GET, "/health", kd_witness_health, "health"},
+    {KD_HTTP_POST, "/process", kd_wit_process, "process"},
+    {KD_HTTP_POST, "/query", kd_wit_query, "query"},
+    {KD_HTTP_GET, "/oobi/{eid}", kd_wit_oobi_eid, "oobi_eid"},
+    {KD_HTTP_GET, "/oobi/{cid}/{role}/{eid}", kd_wit_oobi_role, "oobi_role"},
     {0, NULL, NULL, NULL},
 };
 
@@ -57,4 +193,5 @@ const struct kd_role kd_role_witness = {
     .init = kd_witness_init,
     .routes = kd_witness_routes,
     .destroy = kd_witness_destroy,
+    .on_accept = kd_witness_on_accept,
 };

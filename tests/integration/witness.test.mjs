@@ -1,0 +1,247 @@
+// Witness role integration tests: the real kerid binary on 127.0.0.1.
+// Known answers: spec/keriox-examples (keriox-surface §3, §4) made with the
+// witness seed below; independent checks with node's Ed25519 and the
+// keri-client corpus generator (signify-ts).
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { freePort, scratch, start, writeYaml } from './harness.mjs';
+
+const SHARED = process.env.KD_SHARED_DIR || '/work/shared';
+const EX = path.join(SHARED, 'spec', 'keriox-examples');
+const KC = path.join(SHARED, 'tools', 'keri-client', 'kc.mjs');
+const SEED = 'ArwXoACJgOleVZ2PY7kXn7rA0II0mHYDhc6WrBH8fDAc';
+const PREFIX = 'BJq7UABlttINuWJh1Xl2lkqZG4NTdUdqnbFJDa6ZyxCC';
+const AID = 'ED0B8wHGnhOV1z54fISjKxLWRF-gfMWPZ3l0ivp8CX26';
+
+const ex = (name) => fs.readFileSync(path.join(EX, name));
+
+async function witness(dir, { url } = {}) {
+  const port = await freePort();
+  writeYaml(dir, 'witness.yml', `db_path: "db/"\nhttp_port: ${port}\n` +
+    `public_url: "${url || 'http://localhost:3232/'}"\nseed: "${SEED}"\nlisten_address: "127.0.0.1"\n`);
+  const k = await start(['--role', 'witness', '-c', 'witness.yml'], { cwd: dir });
+  k.base = `http://127.0.0.1:${port}`;
+  return k;
+}
+
+async function post(k, route, body) {
+  const r = await fetch(k.base + route, { method: 'POST', body });
+  return { status: r.status, type: r.headers.get('content-type'), body: Buffer.from(await r.arrayBuffer()) };
+}
+
+async function get(k, route) {
+  const r = await fetch(k.base + route);
+  return { status: r.status, type: r.headers.get('content-type'), body: Buffer.from(await r.arrayBuffer()) };
+}
+
+// Ed25519 public key of a `B` prefix / `0B` signature, as raw bytes.
+const b64 = (s) => Buffer.from(s, 'base64url');
+const pubKey = (pre) => crypto.createPublicKey({ key: Buffer.concat([
+  Buffer.from('302a300506032b6570032100', 'hex'), b64('A' + pre.slice(1)).subarray(1)]), format: 'der', type: 'spki' });
+const sigRaw = (sig) => b64('AA' + sig.slice(2)).subarray(2);
+const verify = (pre, msg, sig) => crypto.verify(null, Buffer.from(msg), pubKey(pre), sigRaw(sig));
+
+// Splits "{json}{atc}{json}{atc}…" by the v size field.
+function split(text) {
+  const out = [];
+  let i = 0;
+  while (i < text.length && text[i] === '{') {
+    const size = parseInt(text.slice(i + 16, i + 22), 16);
+    const body = text.slice(i, i + size);
+    let j = i + size;
+    while (j < text.length && text[j] !== '{') j++;
+    out.push({ body, json: JSON.parse(body), atc: text.slice(i + size, j) });
+    i = j;
+  }
+  return out;
+}
+
+test('POST /process then mbx: receipt in the mailbox when /process answered (§9 9-11, 20)', async () => {
+  const dir = scratch();
+  const k = await witness(dir);
+  try {
+    const icp = ex('controller-POST-process-icp.request.cesr');
+    let r = await post(k, '/process', icp);
+    assert.equal(r.status, 200);
+    assert.equal(r.body.length, 0);
+    r = await post(k, '/query', ex('controller-POST-query-mbx.request.cesr'));
+    assert.equal(r.status, 200);
+    assert.equal(r.type, 'text/plain; charset=utf-8');
+    assert.deepEqual(r.body, ex('witness-POST-query-mbx.response.json'));
+    const mbx = JSON.parse(r.body);
+    assert.deepEqual(Object.keys(mbx), ['receipt', 'multisig', 'delegate']);
+    const [rct] = split(mbx.receipt);
+    assert.deepEqual(Object.keys(rct.json), ['v', 't', 'd', 'i', 's']);
+    assert.equal(rct.json.v, 'KERI10JSON000091_');
+    assert.equal(rct.body.length, 0x91);
+    assert.ok(rct.atc.startsWith('-CAB' + PREFIX));
+    const icpBody = split(icp.toString())[0].body;
+    assert.ok(verify(PREFIX, icpBody, rct.atc.slice(4 + 44)), 'witness receipt signature verifies');
+    execFileSync('node', [KC, 'verify-receipt', '--event', icpBody, '--receipt', mbx.receipt,
+      '--witness', PREFIX], { stdio: 'pipe' });
+    // same icp again: 200, no second receipt
+    r = await post(k, '/process', icp);
+    assert.equal(r.status, 200);
+    r = await post(k, '/query', ex('controller-POST-query-mbx.request.cesr'));
+    assert.deepEqual(r.body, ex('witness-POST-query-mbx.response.json'));
+  } finally {
+    assert.equal((await k.stop()).code, 0);
+  }
+});
+
+test('logs (full and range) and ksn answers are keriox byte forms (§9 16-19)', async () => {
+  const dir = scratch();
+  const k = await witness(dir);
+  try {
+    // unknown AID first
+    let r = await post(k, '/query', ex('watcher-to-witness-POST-query-logs-full.request.cesr'));
+    assert.equal(r.status, 500);
+    assert.equal(r.body.toString(), `{"QueryError":{"QueryError":{"UnknownId":{"id":"${AID}"}}}}`);
+    r = await post(k, '/query', ex('watcher-to-witness-POST-query-ksn.request.cesr'));
+    assert.equal(r.status, 500);
+    assert.equal(r.body.toString(), `{"QueryError":{"QueryError":{"UnknownId":{"id":"${AID}"}}}}`);
+    assert.equal((await post(k, '/process', ex('controller-POST-process-icp.request.cesr'))).status, 200);
+    r = await post(k, '/query', ex('watcher-to-witness-POST-query-logs-full.request.cesr'));
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.body, ex('witness-POST-query-logs-full.response.cesr'));
+    r = await post(k, '/query', ex('controller-POST-query-logs-range.request.cesr'));
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.body, ex('watcher-POST-query-logs-range.response.cesr'));
+    r = await post(k, '/query', ex('watcher-to-witness-POST-query-ksn.request.cesr'));
+    assert.equal(r.status, 200);
+    const [ksn] = split(r.body.toString());
+    assert.equal(ksn.json.r, `/ksn/${PREFIX}`);
+    assert.deepEqual(Object.keys(ksn.json), ['v', 't', 'd', 'dt', 'r', 'a']);
+    assert.deepEqual(Object.keys(ksn.json.a),
+      ['v', 'i', 's', 'p', 'd', 'f', 'dt', 'et', 'kt', 'k', 'nt', 'n', 'bt', 'b', 'c', 'ee', 'di']);
+    assert.equal(ksn.json.a.v, 'KERI10JSON000000_');
+    assert.equal(ksn.json.a.s, '0');
+    assert.equal(ksn.body, JSON.stringify(ksn.json), 'compact canonical JSON');
+    assert.ok(ksn.atc.startsWith('-CAB' + PREFIX));
+    assert.ok(verify(PREFIX, ksn.body, ksn.atc.slice(48)));
+    // a tampered -HAB signature is refused with a JSON error
+    const bad = ex('controller-POST-query-mbx.request.cesr').toString().replace(/-AABAA(.)/, (m, c) => `-AABAA${c === 'A' ? 'B' : 'A'}`);
+    r = await post(k, '/query', bad);
+    assert.equal(r.status, 500);
+    assert.equal(r.body.toString(), '{"QueryError":"InvalidSignature"}');
+  } finally {
+    assert.equal((await k.stop()).code, 0);
+  }
+});
+
+test('bad signature 403, non-UTF-8 400, garbage tolerated (§9 12, §0.1-0.3)', async () => {
+  const dir = scratch();
+  const k = await witness(dir);
+  try {
+    const icp = ex('controller-POST-process-icp.request.cesr').toString();
+    const i = icp.indexOf('-AAB') + 10;
+    const bad = icp.slice(0, i) + (icp[i] === 'A' ? 'B' : 'A') + icp.slice(i + 1);
+    let r = await post(k, '/process', bad);
+    assert.equal(r.status, 403);
+    assert.equal(r.body.toString(), '{"KeriError":"SignatureVerificationError"}');
+    r = await post(k, '/process', Buffer.from([0x7b, 0xff, 0xfe]));
+    assert.equal(r.status, 400);
+    assert.equal(r.body.toString(), 'Can not decode body');
+    r = await post(k, '/query', Buffer.from([0xc3, 0x28]));
+    assert.equal(r.status, 400);
+    r = await post(k, '/process', 'garbage that is not CESR');
+    assert.equal(r.status, 200);
+    r = await post(k, '/process', '{"v":"KERI10JSON000020_","t":"icp"}');
+    assert.equal(r.status, 400);
+    assert.match(r.body.toString(), /^\{"KeriError":\{"DeserializeError":\{"DeserializeError":"/);
+    // nothing was accepted: the mailbox is empty
+    assert.equal((await post(k, '/process', icp)).status, 200);
+  } finally {
+    assert.equal((await k.stop()).code, 0);
+  }
+});
+
+test('sn gap: 200, then receipted once the missing event arrives (§9 13)', async () => {
+  const dir = scratch();
+  const corpus = path.join(dir, 'corpus.jsonl');
+  execFileSync('node', [KC, 'gen', '--controllers', '1', '--events', '3', '--witnesses', PREFIX,
+    '--toad', '1', '--seed', 'gap', '--out', corpus], { stdio: 'pipe' });
+  const events = fs.readFileSync(corpus, 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+    .filter((e) => e.type === 'event');
+  const pre = events[0].i;
+  const k = await witness(dir);
+  const kel = async () => split((await get(k, `/oobi/${pre}/witness/${PREFIX}`)).body.toString())
+    .filter((m) => m.json.t !== 'rpy');
+  try {
+    assert.equal((await post(k, '/process', events[0].raw + events[0].atc)).status, 200);
+    assert.equal((await post(k, '/process', events[2].raw + events[2].atc)).status, 200);
+    assert.equal((await kel()).length, 1);
+    assert.equal((await post(k, '/process', events[1].raw + events[1].atc)).status, 200);
+    const got = await kel();
+    assert.deepEqual(got.map((m) => m.json.s), ['0', '1', '2']);
+    for (const m of got) {
+      const cab = m.atc.slice(m.atc.indexOf('-CAB' + PREFIX) + 48, m.atc.indexOf('-CAB' + PREFIX) + 48 + 88);
+      assert.ok(m.atc.includes('-CAB' + PREFIX), `sn ${m.json.s} receipted`);
+      assert.ok(verify(PREFIX, m.body, cab));
+    }
+  } finally {
+    assert.equal((await k.stop()).code, 0);
+  }
+});
+
+test('own loc-scheme reply: canonical, self-signed, stable across restarts, new dt on URL change (§9 4-7, 21)', async () => {
+  const dir = scratch();
+  let k = await witness(dir, { url: 'http://LocalHost:3235' });
+  let first;
+  try {
+    const r = await get(k, `/oobi/${PREFIX}`);
+    assert.equal(r.status, 200);
+    assert.equal(r.type, 'text/plain; charset=utf-8');
+    first = r.body.toString();
+    const msgs = split(first);
+    assert.equal(msgs.length, 1);
+    const [loc] = msgs;
+    assert.deepEqual(Object.keys(loc.json), ['v', 't', 'd', 'dt', 'r', 'a']);
+    assert.deepEqual(loc.json.a, { eid: PREFIX, scheme: 'http', url: 'http://localhost:3235/' });
+    assert.equal(loc.body, JSON.stringify(loc.json));
+    assert.match(loc.json.dt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$/);
+    assert.equal(loc.json.v, `KERI10JSON${loc.body.length.toString(16).padStart(6, '0')}_`);
+    assert.equal(loc.atc.length, 4 + 44 + 88);
+    assert.ok(loc.atc.startsWith('-CAB' + PREFIX));
+    assert.ok(verify(PREFIX, loc.body, loc.atc.slice(48)));
+    // other eids: empty; bad ids and roles: 404
+    assert.equal((await get(k, `/oobi/${AID}`)).body.length, 0);
+    let g = await get(k, '/oobi/garbage');
+    assert.equal(g.status, 404);
+    assert.match(g.body.toString(), /^Path deserialize error: /);
+    g = await get(k, `/oobi/${AID}/notarole/${PREFIX}`);
+    assert.equal(g.status, 404);
+    g = await get(k, `/oobi/${AID}/watcher/${PREFIX}`);
+    assert.equal(g.status, 500);
+    assert.equal(g.body.toString(), `{"MissingRole":{"role":"watcher","id":"${AID}"}}`);
+    // role witness: KEL of cid then the own loc reply
+    assert.equal((await post(k, '/process', ex('controller-POST-process-icp.request.cesr'))).status, 200);
+    g = await get(k, `/oobi/${AID}/witness/${PREFIX}`);
+    assert.equal(g.status, 200);
+    assert.equal(g.body.toString(), ex('witness-POST-query-logs-full.response.cesr').toString() + first);
+  } finally {
+    assert.equal((await k.stop()).code, 0);
+  }
+  // restart: the same bytes, and the receipts are still there
+  k = await witness(dir, { url: 'http://LocalHost:3235' });
+  try {
+    assert.equal((await get(k, `/oobi/${PREFIX}`)).body.toString(), first);
+    const r = await post(k, '/query', ex('controller-POST-query-mbx.request.cesr'));
+    assert.deepEqual(r.body, ex('witness-POST-query-mbx.response.json'));
+  } finally {
+    assert.equal((await k.stop()).code, 0);
+  }
+  // URL changed: a new reply with a strictly newer dt
+  k = await witness(dir, { url: 'http://127.0.0.1:4000/w/' });
+  try {
+    const [loc] = split((await get(k, `/oobi/${PREFIX}`)).body.toString());
+    assert.equal(loc.json.a.url, 'http://127.0.0.1:4000/w/');
+    assert.ok(loc.json.dt > split(first)[0].json.dt);
+  } finally {
+    assert.equal((await k.stop()).code, 0);
+  }
+});
