@@ -32,7 +32,7 @@
 #include "kerid/err.h"
 
 /* Number of schema migrations this binary knows (PRAGMA user_version after open). */
-#define KD_STORE_SCHEMA_VERSION 4
+#define KD_STORE_SCHEMA_VERSION 5
 /* PRAGMA application_id of a kerid database ("keri"). */
 #define KD_STORE_APPLICATION_ID 0x6b657269
 
@@ -393,6 +393,42 @@ typedef enum kd_err (*kd_store_mbx_cb)(uint64_t idx, const uint8_t *message, siz
  * index order, at most limit of them (0 = no limit). */
 enum kd_err kd_store_mbx_each(struct kd_store_rd *rd, const char *prefix, const char *topic,
                               uint64_t from_idx, unsigned limit, kd_store_mbx_cb cb, void *arg);
+
+/* ---- stored replies: location schemes and end roles (keriox-surface §3.3, §3.5) ---- */
+
+/* Identifiers are qb64 (as for events); scheme and role are 1..KD_STORE_TOPIC_MAX
+ * printable ASCII bytes; raw is the reply's received body (1..KD_STORE_BLOB_MAX
+ * bytes), att its attachment bytes as received (0..KD_STORE_BLOB_MAX; may be
+ * NULL when 0). */
+
+/* Stores the loc-scheme reply of (eid, scheme) dated dt_us, replacing the
+ * previous one. The caller decides staleness (kd_store_loc_dt). */
+enum kd_err kd_store_loc_put(struct kd_store_txn *txn, const char *eid, const char *scheme,
+                             int64_t dt_us, const void *raw, size_t raw_len, const void *att,
+                             size_t att_len);
+/* The dt of the stored loc-scheme reply of (eid, scheme); KD_ENOTFOUND if none. */
+enum kd_err kd_store_loc_dt(struct kd_store_rd *rd, const char *eid, const char *scheme,
+                            int64_t *dt_us);
+/* Reply iteration callback: the pointers are valid only during the call
+ * (att_len may be 0). KD_OK continues; anything else stops and is returned. */
+typedef enum kd_err (*kd_store_reply_cb)(const uint8_t *raw, size_t raw_len, const uint8_t *att,
+                                         size_t att_len, void *arg);
+/* Calls cb for each stored loc-scheme reply of eid, in scheme order. */
+enum kd_err kd_store_loc_each(struct kd_store_rd *rd, const char *eid, kd_store_reply_cb cb,
+                              void *arg);
+/* Stores the end-role reply for (cid, role, eid) dated dt_us, replacing the
+ * previous one; active says add (true) or cut (false). */
+enum kd_err kd_store_end_role_put(struct kd_store_txn *txn, const char *cid, const char *role,
+                                  const char *eid, bool active, int64_t dt_us, const void *raw,
+                                  size_t raw_len, const void *att, size_t att_len);
+/* The dt and state of the stored end-role reply for (cid, role, eid);
+ * active may be NULL. KD_ENOTFOUND if none. */
+enum kd_err kd_store_end_role_dt(struct kd_store_rd *rd, const char *cid, const char *role,
+                                 const char *eid, int64_t *dt_us, bool *active);
+/* Calls cb for each ACTIVE (added, not cut) end-role reply of (cid, role),
+ * in eid order. */
+enum kd_err kd_store_end_role_each(struct kd_store_rd *rd, const char *cid, const char *role,
+                                   kd_store_reply_cb cb, void *arg);
 
 /* ---- caches over the store ---- */
 

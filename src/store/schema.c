@@ -115,6 +115,29 @@ const char *const kd_store_migrations[] = {
     "  message BLOB NOT NULL,"
     "  PRIMARY KEY (prefix, topic, idx)"
     ") WITHOUT ROWID;",
+
+    /* 5: stored replies (keriox-surface §3.3, §3.5), kept with their received
+     * bytes and attachments so that OOBIs serve the original signatures:
+     * location-scheme replies per (eid, scheme), end-role replies per
+     * (cid, role, eid) with their add (active = 1) or cut state. */
+    "CREATE TABLE loc_replies ("
+    "  eid TEXT NOT NULL,"
+    "  scheme TEXT NOT NULL,"
+    "  dt_us INTEGER NOT NULL,"
+    "  raw BLOB NOT NULL,"
+    "  att BLOB NOT NULL,"
+    "  PRIMARY KEY (eid, scheme)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE end_roles ("
+    "  cid TEXT NOT NULL,"
+    "  role TEXT NOT NULL,"
+    "  eid TEXT NOT NULL,"
+    "  active INTEGER NOT NULL CHECK (active IN (0, 1)),"
+    "  dt_us INTEGER NOT NULL,"
+    "  raw BLOB NOT NULL,"
+    "  att BLOB NOT NULL,"
+    "  PRIMARY KEY (cid, role, eid)"
+    ") WITHOUT ROWID;",
 };
 
 const unsigned kd_store_migrations_count =

@@ -104,7 +104,19 @@
       "RETURNING idx")                                                                             \
     X(MBX_EACH, KD_STMT_R,                                                                         \
       "SELECT idx, message FROM mailbox WHERE prefix = ?1 AND topic = ?2 AND idx >= ?3 "           \
-      "ORDER BY idx LIMIT ?4")
+      "ORDER BY idx LIMIT ?4")                                                                     \
+    X(LOC_PUT, KD_STMT_W,                                                                          \
+      "INSERT OR REPLACE INTO loc_replies (eid, scheme, dt_us, raw, att) "                         \
+      "VALUES (?1, ?2, ?3, ?4, ?5)")                                                               \
+    X(LOC_DT, KD_STMT_R, "SELECT dt_us FROM loc_replies WHERE eid = ?1 AND scheme = ?2")           \
+    X(LOC_EACH, KD_STMT_R, "SELECT raw, att FROM loc_replies WHERE eid = ?1 ORDER BY scheme")      \
+    X(END_PUT, KD_STMT_W,                                                                          \
+      "INSERT OR REPLACE INTO end_roles (cid, role, eid, active, dt_us, raw, att) "                \
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")                                                       \
+    X(END_DT, KD_STMT_R,                                                                           \
+      "SELECT dt_us, active FROM end_roles WHERE cid = ?1 AND role = ?2 AND eid = ?3")             \
+    X(END_EACH, KD_STMT_R,                                                                         \
+      "SELECT raw, att FROM end_roles WHERE cid = ?1 AND role = ?2 AND active = 1 ORDER BY eid")
 
 enum kd_store_stmt_id {
 #define KD_STMT_ENUM_(id, conn, sql) KD_STMT_##id,

@@ -1403,3 +1403,205 @@ out:
     kd_store_stmt_end(st);
     return err;
 }
+
+/* ---- stored replies ---- */
+
+/* Checks the received body and attachments of a reply to store. */
+static enum kd_err kd_store_reply_check(const void *raw, size_t raw_len, const void *att,
+                                        size_t att_len)
+{
+    if (raw == NULL || raw_len == 0 || (att == NULL && att_len > 0))
+        return KD_EINVAL;
+    if (raw_len > KD_STORE_BLOB_MAX || att_len > KD_STORE_BLOB_MAX)
+        return KD_ETOOLARGE;
+    return KD_OK;
+}
+
+/* Runs the rows of a (raw, att) SELECT whose parameters are bound, calling cb. */
+static enum kd_err kd_store_reply_rows(struct kd_store_rd *rd, sqlite3_stmt *st, const char *table,
+                                       kd_store_reply_cb cb, void *arg)
+{
+    const uint8_t *raw, *att;
+    size_t rn = 0, an = 0;
+    enum kd_err err;
+    int rc;
+
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        raw = kd_store_col_blob(st, 0, KD_STORE_BLOB_MAX, &rn);
+        att = raw == NULL ? NULL : kd_store_col_blob(st, 1, KD_STORE_BLOB_MAX, &an);
+        if (raw == NULL || rn == 0 || att == NULL)
+            return kd_store_corrupt(table);
+        if ((err = cb(raw, rn, att, an, arg)) != KD_OK)
+            return err;
+    }
+    return rc == SQLITE_DONE ? KD_OK : kd_store_fail(rd, st, rc);
+}
+
+enum kd_err kd_store_loc_put(struct kd_store_txn *txn, const char *eid, const char *scheme,
+                             int64_t dt_us, const void *raw, size_t raw_len, const void *att,
+                             size_t att_len)
+{
+    sqlite3_stmt *st = NULL;
+    size_t le = kd_store_qb64_len(eid, KD_STORE_ID_MAX);
+    size_t ls = kd_store_topic_len(scheme);
+    enum kd_err err;
+    int rc;
+
+    if (le == 0 || ls == 0)
+        return KD_EINVAL;
+    if ((err = kd_store_reply_check(raw, raw_len, att, att_len)) != KD_OK)
+        return err;
+    if ((err = kd_store_wstmt(txn, KD_STMT_LOC_PUT, &st)) != KD_OK)
+        return err;
+    rc = kd_store_bind_text(st, 1, eid, le);
+    if (rc == SQLITE_OK)
+        rc = kd_store_bind_text(st, 2, scheme, ls);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 3, (sqlite3_int64)dt_us);
+    if (rc == SQLITE_OK)
+        rc = kd_store_bind_blob(st, 4, raw, raw_len);
+    if (rc == SQLITE_OK)
+        rc = kd_store_bind_blob(st, 5, att, att_len);
+    err = rc == SQLITE_OK ? kd_store_exec(&txn->s->writer, st)
+                          : kd_store_fail(&txn->s->writer, st, rc);
+    kd_store_stmt_end(st);
+    return err;
+}
+
+enum kd_err kd_store_loc_dt(struct kd_store_rd *rd, const char *eid, const char *scheme,
+                            int64_t *dt_us)
+{
+    sqlite3_stmt *st = NULL;
+    size_t le = kd_store_qb64_len(eid, KD_STORE_ID_MAX);
+    size_t ls = kd_store_topic_len(scheme);
+    enum kd_err err;
+    int rc;
+
+    if (le == 0 || ls == 0 || dt_us == NULL)
+        return KD_EINVAL;
+    if ((err = kd_store_stmt(rd, KD_STMT_LOC_DT, &st)) != KD_OK)
+        return err;
+    rc = kd_store_bind_text(st, 1, eid, le);
+    if (rc == SQLITE_OK)
+        rc = kd_store_bind_text(st, 2, scheme, ls);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *dt_us = sqlite3_column_int64(st, 0);
+        err = KD_OK;
+    } else {
+        err = rc == SQLITE_DONE ? KD_ENOTFOUND : kd_store_fail(rd, st, rc);
+    }
+    kd_store_stmt_end(st);
+    return err;
+}
+
+enum kd_err kd_store_loc_each(struct kd_store_rd *rd, const char *eid, kd_store_reply_cb cb,
+                              void *arg)
+{
+    sqlite3_stmt *st = NULL;
+    size_t le = kd_store_qb64_len(eid, KD_STORE_ID_MAX);
+    enum kd_err err;
+    int rc;
+
+    if (le == 0 || cb == NULL)
+        return KD_EINVAL;
+    if ((err = kd_store_stmt(rd, KD_STMT_LOC_EACH, &st)) != KD_OK)
+        return err;
+    rc = kd_store_bind_text(st, 1, eid, le);
+    err = rc == SQLITE_OK ? kd_store_reply_rows(rd, st, "loc_replies", cb, arg)
+                          : kd_store_fail(rd, st, rc);
+    kd_store_stmt_end(st);
+    return err;
+}
+
+enum kd_err kd_store_end_role_put(struct kd_store_txn *txn, const char *cid, const char *role,
+                                  const char *eid, bool active, int64_t dt_us, const void *raw,
+                                  size_t raw_len, const void *att, size_t att_len)
+{
+    sqlite3_stmt *st = NULL;
+    size_t lc = kd_store_qb64_len(cid, KD_STORE_ID_MAX);
+    size_t lr = kd_store_topic_len(role);
+    size_t le = kd_store_qb64_len(eid, KD_STORE_ID_MAX);
+    enum kd_err err;
+    int rc;
+
+    if (lc == 0 || lr == 0 || le == 0)
+        return KD_EINVAL;
+    if ((err = kd_store_reply_check(raw, raw_len, att, att_len)) != KD_OK)
+        return err;
+    if ((err = kd_store_wstmt(txn, KD_STMT_END_PUT, &st)) != KD_OK)
+        return err;
+    rc = kd_store_bind_text(st, 1, cid, lc);
+    if (rc == SQLITE_OK)
+        rc = kd_store_bind_text(st, 2, role, lr);
+    if (rc == SQLITE_OK)
+        rc = kd_store_bind_text(st, 3, eid, le);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int(st, 4, active ? 1 : 0);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 5, (sqlite3_int64)dt_us);
+    if (rc == SQLITE_OK)
+        rc = kd_store_bind_blob(st, 6, raw, raw_len);
+    if (rc == SQLITE_OK)
+        rc = kd_store_bind_blob(st, 7, att, att_len);
+    err = rc == SQLITE_OK ? kd_store_exec(&txn->s->writer, st)
+                          : kd_store_fail(&txn->s->writer, st, rc);
+    kd_store_stmt_end(st);
+    return err;
+}
+
+enum kd_err kd_store_end_role_dt(struct kd_store_rd *rd, const char *cid, const char *role,
+                                 const char *eid, int64_t *dt_us, bool *active)
+{
+    sqlite3_stmt *st = NULL;
+    size_t lc = kd_store_qb64_len(cid, KD_STORE_ID_MAX);
+    size_t lr = kd_store_topic_len(role);
+    size_t le = kd_store_qb64_len(eid, KD_STORE_ID_MAX);
+    enum kd_err err;
+    int rc;
+
+    if (lc == 0 || lr == 0 || le == 0 || dt_us == NULL)
+        return KD_EINVAL;
+    if ((err = kd_store_stmt(rd, KD_STMT_END_DT, &st)) != KD_OK)
+        return err;
+    rc = kd_store_bind_text(st, 1, cid, lc);
+    if (rc == SQLITE_OK)
+        rc = kd_store_bind_text(st, 2, role, lr);
+    if (rc == SQLITE_OK)
+        rc = kd_store_bind_text(st, 3, eid, le);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *dt_us = sqlite3_column_int64(st, 0);
+        if (active != NULL)
+            *active = sqlite3_column_int(st, 1) != 0;
+        err = KD_OK;
+    } else {
+        err = rc == SQLITE_DONE ? KD_ENOTFOUND : kd_store_fail(rd, st, rc);
+    }
+    kd_store_stmt_end(st);
+    return err;
+}
+
+enum kd_err kd_store_end_role_each(struct kd_store_rd *rd, const char *cid, const char *role,
+                                   kd_store_reply_cb cb, void *arg)
+{
+    sqlite3_stmt *st = NULL;
+    size_t lc = kd_store_qb64_len(cid, KD_STORE_ID_MAX);
+    size_t lr = kd_store_topic_len(role);
+    enum kd_err err;
+    int rc;
+
+    if (lc == 0 || lr == 0 || cb == NULL)
+        return KD_EINVAL;
+    if ((err = kd_store_stmt(rd, KD_STMT_END_EACH, &st)) != KD_OK)
+        return err;
+    rc = kd_store_bind_text(st, 1, cid, lc);
+    if (rc == SQLITE_OK)
+        rc = kd_store_bind_text(st, 2, role, lr);
+    err = rc == SQLITE_OK ? kd_store_reply_rows(rd, st, "end_roles", cb, arg)
+                          : kd_store_fail(rd, st, rc);
+    kd_store_stmt_end(st);
+    return err;
+}

@@ -245,3 +245,131 @@ test('own loc-scheme reply: canonical, self-signed, stable across restarts, new 
     assert.equal((await k.stop()).code, 0);
   }
 });
+
+// The controller of the examples (AID) is signer 0 of keripy's test salt
+// (keri-client vectors); its end-role and loc replies are made here with the
+// keri-client library (signify-ts), independently of kerid.
+async function keriClient() {
+  const K = await import(path.join(SHARED, 'tools', 'keri-client', 'lib', 'keri.mjs'));
+  await K.init();
+  const salter = new K.S.Salter({ raw: Uint8Array.from(Buffer.from('6715891a40a4a43707b951b818cd4a57', 'hex')) });
+  const ctl = salter.signer(K.S.MtrDex.Ed25519_Seed, true, '0', K.S.Tier.low, false);
+  assert.equal(ctl.verfer.qb64, 'DErocgXD2RGSyvn3MObcx59jeOsEQhv2TqHirVkzrp0Q');
+  const seal = `-FAB${AID}0AAAAAAAAAAAAAAAAAAAAAAA${AID}`;
+  const endRole = (route, eid, dt, role = 'watcher') => {
+    const { raw } = K.makeRpy({ route, a: { cid: AID, role, eid }, dt });
+    return raw + seal + K.ctrlSigsAtc(K.signIndexed([ctl], raw));
+  };
+  // a loc reply for eid signed by the controller (-FAB): not eid's signature
+  const locByCtl = (eid, dt) => {
+    const { raw } = K.makeRpy({ route: '/loc/scheme', a: { eid, scheme: 'http', url: 'http://x/' }, dt });
+    return raw + seal + K.ctrlSigsAtc(K.signIndexed([ctl], raw));
+  };
+  const nt = K.signerFromRaw(crypto.randomBytes(32), false);
+  const loc = (url, dt, signer = nt) => {
+    const { raw } = K.makeRpy({ route: '/loc/scheme', a: { eid: nt.verfer.qb64, scheme: 'http', url }, dt });
+    return raw + K.couplesAtc([{ pre: signer.verfer.qb64, sig: signer.sign(K.bytes(raw)).qb64 }]);
+  };
+  return { endRole, loc, locByCtl, ntPre: nt.verfer.qb64, other: K.signerFromRaw(crypto.randomBytes(32), false) };
+}
+
+test('POST /register: end role and loc scheme replies, served by the OOBI routes as received (§9 22, §7 7-8)', async () => {
+  const dir = scratch();
+  const k = await witness(dir);
+  const kc = await keriClient();
+  const WATCHER = 'BF2t2NPc1bwptY1hYV0YCib1JjQ11k9jtuaZemecPF5b';
+  const reg = ex('controller-POST-register-end-role-watcher.request.cesr');
+  const json = (r) => ({ status: r.status, type: r.type, body: r.body.toString() });
+  const err = (body) => ({ status: 500, type: 'application/json', body });
+  const loc = kc.loc('http://127.0.0.1:5631/', '2026-04-20T10:00:00.000000+00:00');
+  try {
+    // the controller's KEL is unknown: the seal's event is not found
+    let r = await post(k, '/register', reg);
+    assert.deepEqual(json(r), err('{"KeriError":{"VerificationError":{"MoreInfo":{"EventNotFound":' +
+      `{"i":"${AID}","s":"0","d":"${AID}"}}}}}`));
+    assert.equal((await post(k, '/process', ex('controller-POST-process-icp.request.cesr'))).status, 200);
+    const kel = ex('witness-POST-query-logs-full.response.cesr').toString();
+    let g = await get(k, `/oobi/${AID}/watcher/${WATCHER}`);
+    assert.deepEqual(json(g), err(`{"MissingRole":{"role":"watcher","id":"${AID}"}}`));
+    // a tampered signature
+    const text = reg.toString();
+    const bad = text.slice(0, -2) + (text.at(-2) === 'A' ? 'B' : 'A') + text.at(-1);
+    r = await post(k, '/register', bad);
+    assert.deepEqual(json(r), err('{"KeriError":{"VerificationError":"VerificationFailure"}}'));
+    // no signature at all
+    r = await post(k, '/register', text.slice(0, text.indexOf('-FAB')));
+    assert.deepEqual(json(r), err('{"ParseError":{"AttachmentError":"Missing attachment"}}'));
+    // a tampered body: the SAID no longer matches
+    r = await post(k, '/register', text.replace('"watcher"', '"witness"'));
+    assert.equal(r.status, 500);
+    assert.match(r.body.toString(), /^\{"ParseError":\{"DeserializeError":/);
+    assert.equal((await get(k, `/oobi/${AID}/watcher/${WATCHER}`)).status, 500);
+    // the real one: 200 empty, then served byte-identical after the KEL
+    r = await post(k, '/register', reg);
+    assert.equal(r.status, 200);
+    assert.equal(r.body.length, 0);
+    g = await get(k, `/oobi/${AID}/watcher/${WATCHER}`);
+    assert.equal(g.status, 200);
+    assert.equal(g.type, 'text/plain; charset=utf-8');
+    assert.equal(g.body.toString(), kel + text);
+    // an older dt for the same key: stale; an equal one is accepted again
+    r = await post(k, '/register', kc.endRole('/end/role/add', WATCHER, '2026-04-20T10:00:05.000000+00:00'));
+    assert.deepEqual(json(r), err('{"KeriError":{"SemanticError":"Got stale reply message"}}'));
+    assert.equal((await post(k, '/register', reg)).status, 200);
+    // the loc scheme of another eid, signed by that eid (-CAB)
+    assert.equal((await post(k, '/register', loc)).status, 200);
+    g = await get(k, `/oobi/${kc.ntPre}`);
+    assert.equal(g.status, 200);
+    assert.equal(g.body.toString(), loc);
+    // signed by someone else: signer mismatch; stale dt refused, the old one kept
+    r = await post(k, '/register', kc.loc('http://evil/', '2026-04-21T00:00:00.000000+00:00', kc.other));
+    assert.deepEqual(json(r), err('{"KeriError":{"SemanticError":"signer ID mismatch"}}'));
+    r = await post(k, '/register', kc.loc('http://old/', '2026-04-19T00:00:00.000000+00:00'));
+    assert.deepEqual(json(r), err('{"KeriError":{"SemanticError":"Got stale reply message"}}'));
+    assert.equal((await get(k, `/oobi/${kc.ntPre}`)).body.toString(), loc);
+    // end role naming that eid: KEL + end roles + its loc
+    const add2 = kc.endRole('/end/role/add', kc.ntPre, '2026-04-20T11:00:00.000000+00:00');
+    assert.equal((await post(k, '/register', add2)).status, 200);
+    g = await get(k, `/oobi/${AID}/watcher/${kc.ntPre}`);
+    const roles = [[WATCHER, text], [kc.ntPre, add2]].sort((a, b) => (a[0] < b[0] ? -1 : 1));
+    assert.equal(g.body.toString(), kel + roles.map((x) => x[1]).join('') + loc);
+    // a cut really revokes (keriox keeps serving it, §7 row 8)
+    const cut = kc.endRole('/end/role/cut', WATCHER, '2026-04-20T12:00:00.000000+00:00');
+    assert.equal((await post(k, '/register', cut)).status, 200);
+    g = await get(k, `/oobi/${AID}/watcher/${WATCHER}`);
+    assert.equal(g.body.toString(), kel + add2);
+    const cut2 = kc.endRole('/end/role/cut', kc.ntPre, '2026-04-20T12:00:00.000000+00:00');
+    assert.equal((await post(k, '/register', cut2)).status, 200);
+    g = await get(k, `/oobi/${AID}/watcher/${WATCHER}`);
+    assert.deepEqual(json(g), err(`{"MissingRole":{"role":"watcher","id":"${AID}"}}`));
+    // re-adding with the old dt is stale against the cut
+    r = await post(k, '/register', reg);
+    assert.deepEqual(json(r), err('{"KeriError":{"SemanticError":"Got stale reply message"}}'));
+    // -FAB by another signer than eid; a role keriox does not know; a bad dt
+    r = await post(k, '/register', kc.locByCtl(kc.ntPre, '2026-04-22T00:00:00.000000+00:00'));
+    assert.deepEqual(json(r), err('{"KeriError":{"SemanticError":"signer ID mismatch"}}'));
+    r = await post(k, '/register', kc.endRole('/end/role/add', WATCHER, '2026-04-22T00:00:00.000000+00:00', 'judge'));
+    assert.equal(r.status, 500);
+    assert.match(r.body.toString(), /^\{"ParseError":\{"DeserializeError":"unknown variant/);
+    r = await post(k, '/register', kc.endRole('/end/role/add', WATCHER, 'yesterday'));
+    assert.equal(r.status, 500);
+    assert.match(r.body.toString(), /^\{"ParseError":\{"DeserializeError":/);
+    // not a reply; not UTF-8; empty
+    r = await post(k, '/register', ex('controller-POST-process-icp.request.cesr'));
+    assert.equal(r.status, 500);
+    assert.match(r.body.toString(), /^\{"ParseError":\{"WrongEventType":/);
+    assert.equal((await post(k, '/register', Buffer.from([0xff]))).status, 400);
+    assert.equal((await post(k, '/register', '')).status, 200);
+  } finally {
+    assert.equal((await k.stop()).code, 0);
+  }
+  // registrations survive a restart
+  const k2 = await witness(dir);
+  try {
+    assert.equal((await get(k2, `/oobi/${kc.ntPre}`)).body.toString(), loc);
+    assert.deepEqual(json(await get(k2, `/oobi/${AID}/watcher/${WATCHER}`)),
+      err(`{"MissingRole":{"role":"watcher","id":"${AID}"}}`));
+  } finally {
+    assert.equal((await k2.stop()).code, 0);
+  }
+});

@@ -485,7 +485,7 @@ static void test_open_fresh(void **state)
     raw_text(fx->path, "PRAGMA journal_mode", mode, sizeof(mode));
     assert_string_equal(mode, "wal");
     assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), KD_STORE_SCHEMA_VERSION);
-    assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 4);
+    assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 5);
     assert_int_equal(raw_int(fx->path, "PRAGMA application_id"), 0x6b657269);
     assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' "
                                        "AND name IN ('meta', 'kel_events', 'kel_sigs', "
@@ -623,10 +623,10 @@ static void test_refuse_newer_version(void **state)
     assert_int_equal(
         kd_store_schema_migrate(db, fx->path, kd_store_migrations, kd_store_migrations_count),
         KD_OK);
-    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 5", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 6", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     assert_refused_untouched(fx);
-    assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 5);
+    assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 6);
 }
 
 static void test_refuse_foreign_files(void **state)
@@ -2078,6 +2078,132 @@ static void test_mailbox(void **state)
     assert_string_equal(seen.msg[0], "m0");
 }
 
+/* ---- stored replies ---- */
+
+#define RPY_EID "BKd1nK3QzmDgWGnFfJ7Z3Qr3m1Oe8jVQ9bmxhKpSrvRs"
+#define RPY_CID "EJ2nX0iv9gZPBqmBE1HWP0s3MGNgVSj7LcrE9uuNpV7m"
+
+struct rpy_w {
+    enum kd_err got[12];
+};
+
+static enum kd_err rpy_put_fn(struct kd_store_txn *txn, void *arg)
+{
+    struct rpy_w *w = arg;
+
+    w->got[0] = kd_store_loc_put(txn, RPY_EID, "http", 10, "{loc1}", 6, "-CAB1", 5);
+    w->got[1] = kd_store_loc_put(txn, RPY_EID, "tcp", 11, "{tcp}", 5, NULL, 0);
+    w->got[2] = kd_store_loc_put(txn, RPY_EID, "http", 20, "{loc2}", 6, "-CAB2", 5);
+    w->got[3] = kd_store_loc_put(txn, "not qb64!", "http", 1, "x", 1, NULL, 0);
+    w->got[4] = kd_store_loc_put(txn, RPY_EID, "", 1, "x", 1, NULL, 0);
+    w->got[5] = kd_store_loc_put(txn, RPY_EID, "http", 1, "x", 0, NULL, 0);
+    w->got[6] = kd_store_loc_put(txn, RPY_EID, "http", 1, "x", KD_STORE_BLOB_MAX + 1, NULL, 0);
+    w->got[7] =
+        kd_store_end_role_put(txn, RPY_CID, "watcher", RPY_EID, true, 5, "{add}", 5, "-FAB", 4);
+    w->got[8] =
+        kd_store_end_role_put(txn, RPY_CID, "watcher", RPY_CID, true, 6, "{add2}", 6, "-FAB2", 5);
+    w->got[9] = kd_store_end_role_put(txn, RPY_CID, "has space", RPY_EID, true, 1, "x", 1, NULL, 0);
+    w->got[10] = kd_store_end_role_put(txn, RPY_CID, "watcher", RPY_EID, true, 1, "x", 1, NULL, 3);
+    w->got[11] = kd_store_end_role_put(txn, RPY_CID, "watcher", "", true, 1, "x", 1, NULL, 0);
+    return KD_OK;
+}
+
+static enum kd_err rpy_cut_fn(struct kd_store_txn *txn, void *arg)
+{
+    (void)arg;
+    return kd_store_end_role_put(txn, RPY_CID, "watcher", RPY_EID, false, 7, "{cut}", 5, "-FAB3",
+                                 5);
+}
+
+struct rpy_seen {
+    unsigned n;
+    char msg[4][32];
+    unsigned stop_after;
+};
+
+static enum kd_err rpy_cb(const uint8_t *raw, size_t rn, const uint8_t *att, size_t an, void *arg)
+{
+    struct rpy_seen *s = arg;
+
+    assert_true(s->n < 4 && rn + an < sizeof(s->msg[0]));
+    memcpy(s->msg[s->n], raw, rn);
+    memcpy(s->msg[s->n] + rn, att, an);
+    s->msg[s->n][rn + an] = '\0';
+    s->n++;
+    return s->stop_after != 0 && s->n == s->stop_after ? KD_EEXIST : KD_OK;
+}
+
+static void test_replies(void **state)
+{
+    struct fx *fx = *state;
+    struct rpy_w w;
+    struct rpy_seen seen;
+    struct kd_store_rd *rd;
+    int64_t dt = 0;
+    bool active = false;
+
+    fx_open(fx, NULL);
+    rd = kd_store_reader(fx->s);
+    memset(&w, 0, sizeof(w));
+    assert_int_equal(kd_store_write_sync(fx->s, rpy_put_fn, &w), KD_OK);
+    for (unsigned i = 0; i < 3; i++)
+        assert_int_equal(w.got[i], KD_OK);
+    assert_int_equal(w.got[3], KD_EINVAL);
+    assert_int_equal(w.got[4], KD_EINVAL);
+    assert_int_equal(w.got[5], KD_EINVAL);
+    assert_int_equal(w.got[6], KD_ETOOLARGE);
+    assert_int_equal(w.got[7], KD_OK);
+    assert_int_equal(w.got[8], KD_OK);
+    assert_int_equal(w.got[9], KD_EINVAL);
+    assert_int_equal(w.got[10], KD_EINVAL);
+    assert_int_equal(w.got[11], KD_EINVAL);
+
+    /* loc: one per (eid, scheme), the later put replaced the earlier */
+    assert_int_equal(kd_store_loc_dt(rd, RPY_EID, "http", &dt), KD_OK);
+    assert_int_equal(dt, 20);
+    assert_int_equal(kd_store_loc_dt(rd, RPY_EID, "https", &dt), KD_ENOTFOUND);
+    assert_int_equal(kd_store_loc_dt(rd, RPY_EID, "http", NULL), KD_EINVAL);
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(kd_store_loc_each(rd, RPY_EID, rpy_cb, &seen), KD_OK);
+    assert_int_equal(seen.n, 2);
+    assert_string_equal(seen.msg[0], "{loc2}-CAB2");
+    assert_string_equal(seen.msg[1], "{tcp}");
+    memset(&seen, 0, sizeof(seen));
+    seen.stop_after = 1;
+    assert_int_equal(kd_store_loc_each(rd, RPY_EID, rpy_cb, &seen), KD_EEXIST);
+    assert_int_equal(kd_store_loc_each(rd, RPY_EID, NULL, &seen), KD_EINVAL);
+    assert_int_equal(kd_store_loc_each(rd, "", rpy_cb, &seen), KD_EINVAL);
+
+    /* end roles: active ones in eid order, a cut hides its row */
+    assert_int_equal(kd_store_end_role_dt(rd, RPY_CID, "watcher", RPY_EID, &dt, &active), KD_OK);
+    assert_int_equal(dt, 5);
+    assert_true(active);
+    assert_int_equal(kd_store_end_role_dt(rd, RPY_CID, "witness", RPY_EID, &dt, NULL),
+                     KD_ENOTFOUND);
+    assert_int_equal(kd_store_end_role_dt(rd, RPY_CID, "watcher", RPY_EID, NULL, NULL), KD_EINVAL);
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(kd_store_end_role_each(rd, RPY_CID, "watcher", rpy_cb, &seen), KD_OK);
+    assert_int_equal(seen.n, 2);
+    assert_string_equal(seen.msg[0], "{add}-FAB");
+    assert_string_equal(seen.msg[1], "{add2}-FAB2");
+    assert_int_equal(kd_store_write_sync(fx->s, rpy_cut_fn, NULL), KD_OK);
+    assert_int_equal(kd_store_end_role_dt(rd, RPY_CID, "watcher", RPY_EID, &dt, &active), KD_OK);
+    assert_int_equal(dt, 7);
+    assert_false(active);
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(kd_store_end_role_each(rd, RPY_CID, "watcher", rpy_cb, &seen), KD_OK);
+    assert_int_equal(seen.n, 1);
+    assert_string_equal(seen.msg[0], "{add2}-FAB2");
+    assert_int_equal(kd_store_end_role_each(rd, RPY_CID, "", rpy_cb, &seen), KD_EINVAL);
+    /* survives a reopen */
+    fx_close(fx);
+    fx_open(fx, NULL);
+    rd = kd_store_reader(fx->s);
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(kd_store_loc_each(rd, RPY_EID, rpy_cb, &seen), KD_OK);
+    assert_int_equal(seen.n, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2110,6 +2236,7 @@ int main(void)
         T(test_stats_render),
         T(test_stats_live_render),
         T(test_mailbox),
+        T(test_replies),
 #undef T
     };
 

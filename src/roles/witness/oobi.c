@@ -2,7 +2,8 @@
  * OOBIs (keriox-surface §1.1, §3.3): the witness's own location-scheme
  * reply, built once, stored and kept byte-stable across restarts (a new one,
  * with a strictly newer dt, only when public_url changed), and the GET
- * /oobi routes that serve it with KELs.
+ * /oobi routes that serve it, and the replies registered here (POST
+ * /register, with their original signatures), with KELs.
  */
 #include "witness_int.h"
 
@@ -170,18 +171,42 @@ static const char *kd_wit_id_param(struct kd_http_req *req, unsigned i)
     return s;
 }
 
+/* Appends a stored reply with its original attachments. */
+static enum kd_err kd_wit_reply_cb(const uint8_t *raw, size_t raw_len, const uint8_t *att,
+                                   size_t att_len, void *arg)
+{
+    enum kd_err e = kd_buf_append(arg, raw, raw_len);
+
+    return e == KD_OK ? kd_buf_append(arg, att, att_len) : e;
+}
+
+/* Appends eid's location replies: the own one, or those registered here. */
+static enum kd_err kd_wit_append_loc(const struct kd_role_instance *ri, const char *eid,
+                                     struct kd_buf *out)
+{
+    const struct kd_witness *w = ri->state;
+
+    if (strcmp(eid, ri->signer.prefix) == 0)
+        return kd_buf_append(out, w->loc, w->loc_len);
+    return kd_store_loc_each(kd_store_reader(ri->node->store), eid, kd_wit_reply_cb, out);
+}
+
 void kd_wit_oobi_eid(struct kd_http_req *req, void *ctx)
 {
     const struct kd_role_instance *ri = ctx;
-    const struct kd_witness *w = ri->state;
     const char *eid = kd_wit_id_param(req, 0);
+    struct kd_buf out;
+    enum kd_err e;
 
     if (eid == NULL)
         return;
-    if (strcmp(eid, ri->signer.prefix) == 0)
-        kd_wit_respond_text(req, w->loc, w->loc_len);
+    kd_buf_init(&out, KD_WIT_ANSWER_MAX);
+    e = kd_wit_append_loc(ri, eid, &out);
+    if (e != KD_OK)
+        kd_http_respond_error(req, e, NULL);
     else
-        kd_wit_respond_text(req, "", 0);
+        kd_wit_respond_text(req, out.data, out.len);
+    kd_buf_free(&out);
 }
 
 void kd_wit_oobi_role(struct kd_http_req *req, void *ctx)
@@ -190,7 +215,7 @@ void kd_wit_oobi_role(struct kd_http_req *req, void *ctx)
     const struct kd_role_instance *ri = ctx;
     const struct kd_witness *w = ri->state;
     const char *cid, *eid, *role;
-    struct kd_buf out;
+    struct kd_buf out, roles_out;
     size_t rlen = 0;
     bool known = false;
     enum kd_err e;
@@ -207,21 +232,36 @@ void kd_wit_oobi_role(struct kd_http_req *req, void *ctx)
     }
     if ((eid = kd_wit_id_param(req, 2)) == NULL)
         return;
-    if (strcmp(role, "witness") != 0) {
-        char body[256];
-        int n = snprintf(body, sizeof(body), "{\"MissingRole\":{\"role\":\"%s\",\"id\":\"%s\"}}",
-                         role, cid);
-
-        kd_wit_respond_json(req, 500, body, n > 0 && (size_t)n < sizeof(body) ? (size_t)n : 0);
-        return;
-    }
     kd_buf_init(&out, KD_WIT_ANSWER_MAX);
-    e = kd_wit_replay_kel(kd_store_reader(ri->node->store), cid, &out);
-    if (e == KD_OK && strcmp(eid, ri->signer.prefix) == 0)
+    kd_buf_init(&roles_out, KD_WIT_ANSWER_MAX);
+    if (strcmp(role, "witness") != 0) {
+        /* the registered end roles of (cid, role), as received */
+        e = kd_store_end_role_each(kd_store_reader(ri->node->store), cid, role, kd_wit_reply_cb,
+                                   &roles_out);
+        if (e == KD_OK && roles_out.len == 0) {
+            char body[256];
+            int n = snprintf(body, sizeof(body),
+                             "{\"MissingRole\":{\"role\":\"%s\",\"id\":\"%s\"}}", role, cid);
+
+            kd_wit_respond_json(req, 500, body, n > 0 && (size_t)n < sizeof(body) ? (size_t)n : 0);
+            goto out;
+        }
+    } else {
+        e = KD_OK;
+    }
+    if (e == KD_OK)
+        e = kd_wit_replay_kel(kd_store_reader(ri->node->store), cid, &out);
+    if (e == KD_OK)
+        e = kd_buf_append(&out, roles_out.data, roles_out.len);
+    if (e == KD_OK && strcmp(role, "witness") == 0 && strcmp(eid, ri->signer.prefix) == 0)
         e = kd_buf_append(&out, w->loc, w->loc_len);
+    else if (e == KD_OK && strcmp(role, "witness") != 0)
+        e = kd_wit_append_loc(ri, eid, &out);
     if (e != KD_OK)
         kd_http_respond_error(req, e, NULL);
     else
         kd_wit_respond_text(req, out.data, out.len);
+out:
+    kd_buf_free(&roles_out);
     kd_buf_free(&out);
 }

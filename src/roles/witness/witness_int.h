@@ -69,6 +69,9 @@ void kd_wit_process(struct kd_http_req *req, void *ctx);
 /* ---- query.c ---- */
 void kd_wit_query(struct kd_http_req *req, void *ctx);
 
+/* ---- register.c ---- */
+void kd_wit_register(struct kd_http_req *req, void *ctx);
+
 /* ---- oobi.c ---- */
 
 /* Loads the own loc-scheme reply from the store, or (first start, or

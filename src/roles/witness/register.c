@@ -1,0 +1,331 @@
+/*
+ * POST /register (keriox-surface §1.1, §3.3, §3.5): signed rpy messages
+ * /loc/scheme (signed by eid) and /end/role/add|cut (signed by cid). Each is
+ * verified over its received bytes (SAID by kd_event_parse; a -C couple of
+ * a non-transferable signer, or a -F group resolved against the signer's
+ * establishment event held here) and checked for staleness (BADA: an older
+ * dt than the stored one for the same key is refused), then stored with its
+ * original bytes and attachments, all inside one store write. The answer is
+ * sent from the done callback, after COMMIT. A cut really revokes the role
+ * (keriox-surface §7 row 8).
+ */
+#include "witness_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kerid/cesr_stream.h"
+#include "kerid/clock.h"
+#include "kerid/crypto.h"
+#include "kerid/event.h"
+#include "kerid/kel.h"
+#include "kerid/log.h"
+#include "kerid/node.h"
+#include "kerid/tholder.h"
+
+/* Largest error body the job keeps (an EventNotFound names two ids). */
+#define KD_WIT_REG_ERR_MAX 512u
+
+struct kd_wit_reg {
+    struct kd_http_req *req;
+    struct kd_role_instance *ri;
+    struct kd_store_txn *txn; /* during the write only */
+    struct kd_event *ev;
+    unsigned nmsgs;
+    bool failed; /* err holds the answer */
+    size_t err_len;
+    char err[KD_WIT_REG_ERR_MAX];
+    size_t len;
+    unsigned char body[]; /* the request body, copied */
+};
+
+/* Records a fixed JSON error answer; stops the split. */
+static enum kd_err kd_wit_reg_fail(struct kd_wit_reg *j, const char *body)
+{
+    const size_t n = strlen(body);
+
+    j->failed = true;
+    j->err_len = n < sizeof(j->err) ? n : sizeof(j->err) - 1;
+    memcpy(j->err, body, j->err_len);
+    j->err[j->err_len] = '\0';
+    return KD_EINVAL;
+}
+
+/* {"<outer>":{"<inner>":"<text>"}} with text JSON-escaped; stops the split. */
+static enum kd_err kd_wit_reg_fail2(struct kd_wit_reg *j, const char *outer, const char *inner,
+                                    const char *text)
+{
+    struct kd_buf b;
+    enum kd_err e;
+
+    kd_buf_init(&b, KD_WIT_REG_ERR_MAX - 1);
+    e = kd_buf_printf(&b, "{\"%s\":{\"%s\":\"", outer, inner);
+    if (e == KD_OK)
+        e = kd_buf_append_json_escaped(&b, text, strlen(text));
+    if (e == KD_OK)
+        e = kd_buf_append_str(&b, "\"}}");
+    if (e == KD_OK)
+        e = kd_buf_append(&b, "", 1);
+    e = kd_wit_reg_fail(j, e == KD_OK ? (const char *)b.data
+                                      : "{\"ParseError\":{\"DeserializeError\":\"?\"}}");
+    kd_buf_free(&b);
+    return e;
+}
+
+static enum kd_err kd_wit_reg_badsig(struct kd_wit_reg *j)
+{
+    return kd_wit_reg_fail(j, "{\"KeriError\":{\"VerificationError\":\"VerificationFailure\"}}");
+}
+
+static enum kd_err kd_wit_reg_mismatch(struct kd_wit_reg *j)
+{
+    return kd_wit_reg_fail2(j, "KeriError", "SemanticError", "signer ID mismatch");
+}
+
+/* Copies span s of the event into out (cap bytes) as a C string; false if it does not fit. */
+static bool kd_wit_reg_str(const struct kd_event *ev, struct kd_span s, char *out, size_t cap)
+{
+    if (s.len == 0 || s.len >= cap)
+        return false;
+    memcpy(out, kd_span_ptr(ev, s), s.len);
+    out[s.len] = '\0';
+    return true;
+}
+
+/* Verifies a -F group's signatures over body against the signer's
+ * establishment event at the group's sn (its SAID must match). */
+static enum kd_err kd_wit_reg_verify_trans(struct kd_wit_reg *j, const struct kd_cesr_msg *msg,
+                                           struct kd_cesr_trans_group *tg, const char *pre)
+{
+    struct kd_store_rd *rd = kd_store_txn_reader(j->txn);
+    struct kd_kel_state *st = NULL;
+    struct kd_tholder *th = NULL;
+    struct kd_cesr_siger sg;
+    bool *verified = NULL;
+    char said[KD_KEL_ID_MAX + 1], sn[40];
+    enum kd_err e;
+
+    if (kd_cesr_qb64_encode(tg->said.code, tg->said.raw, tg->said.raw_len, said, sizeof(said),
+                            NULL) != KD_OK)
+        return kd_wit_reg_badsig(j);
+    e = kd_kel_state_at(rd, pre, tg->sn, &st);
+    if (e == KD_ENOTFOUND ||
+        (e == KD_OK && (st->ee_sn != tg->sn || strcmp(st->ee_said, said) != 0))) {
+        char body[KD_WIT_REG_ERR_MAX];
+
+        kd_cesr_sn_hex(tg->sn, sn, sizeof(sn));
+        snprintf(body, sizeof(body),
+                 "{\"KeriError\":{\"VerificationError\":{\"MoreInfo\":{\"EventNotFound\":"
+                 "{\"i\":\"%s\",\"s\":\"%s\",\"d\":\"%s\"}}}}}",
+                 pre, sn, said);
+        e = kd_wit_reg_fail(j, body);
+        goto out;
+    }
+    if (e != KD_OK)
+        goto out;
+    verified = calloc(st->nkeys > 0 ? st->nkeys : 1, sizeof(bool));
+    th = calloc(1, sizeof(*th));
+    if (verified == NULL || th == NULL) {
+        e = KD_ENOMEM;
+        goto out;
+    }
+    while (kd_cesr_next_siger(&tg->sigs, &sg) == KD_OK) {
+        if (sg.index < st->nkeys && st->key_ok[sg.index] && sg.sig_len == KD_ED25519_SIG_LEN &&
+            kd_ed25519_verify(st->key_raw[sg.index], msg->body, msg->body_len, sg.sig) == KD_OK)
+            verified[sg.index] = true;
+    }
+    if (kd_tholder_parse_json(th, kd_kel_str(st, st->kt), st->kt.len, NULL) == KD_OK &&
+        kd_tholder_satisfied(th, verified, st->nkeys))
+        e = KD_OK;
+    else
+        e = kd_wit_reg_badsig(j);
+out:
+    free(verified);
+    free(th);
+    kd_kel_state_free(st);
+    return e;
+}
+
+/* Verifies msg's signature group: it must be signer's (expected). */
+static enum kd_err kd_wit_reg_verify(struct kd_wit_reg *j, const struct kd_cesr_msg *msg,
+                                     const char *expected)
+{
+    const struct kd_cesr_attachments *att = &msg->att;
+    enum kd_cesr_ctr code = KD_CESR_CTR_COUNT_;
+    char pre[KD_KEL_ID_MAX + 1];
+    struct kd_cesr_iter it;
+
+    for (unsigned g = 0; g < att->ngroups && code == KD_CESR_CTR_COUNT_; g++) {
+        if (att->groups[g].code == KD_CESR_CTR_TRANS_IDX_SIG_GROUPS ||
+            att->groups[g].code == KD_CESR_CTR_NON_TRANS_RECEIPT_COUPLES)
+            code = att->groups[g].code;
+    }
+    if (code == KD_CESR_CTR_COUNT_)
+        return kd_wit_reg_fail2(j, "ParseError", "AttachmentError", "Missing attachment");
+    kd_cesr_iter_init(&it, att, code);
+    if (code == KD_CESR_CTR_NON_TRANS_RECEIPT_COUPLES) {
+        struct kd_cesr_couple cp;
+
+        if (kd_cesr_next_couple(&it, &cp) != KD_OK ||
+            kd_cesr_qb64_encode(cp.prefix.code, cp.prefix.raw, cp.prefix.raw_len, pre, sizeof(pre),
+                                NULL) != KD_OK)
+            return kd_wit_reg_badsig(j);
+        if (strcmp(pre, expected) != 0)
+            return kd_wit_reg_mismatch(j);
+        if (!kd_code_is_nontrans(cp.prefix.code) || cp.sig.code != KD_CESR_ED25519_SIG ||
+            kd_ed25519_verify(cp.prefix.raw, msg->body, msg->body_len, cp.sig.raw) != KD_OK)
+            return kd_wit_reg_badsig(j);
+        return KD_OK;
+    }
+    {
+        struct kd_cesr_trans_group tg;
+
+        if (kd_cesr_next_trans_group(&it, &tg) != KD_OK ||
+            kd_cesr_qb64_encode(tg.prefix.code, tg.prefix.raw, tg.prefix.raw_len, pre, sizeof(pre),
+                                NULL) != KD_OK)
+            return kd_wit_reg_badsig(j);
+        if (strcmp(pre, expected) != 0)
+            return kd_wit_reg_mismatch(j);
+        return kd_wit_reg_verify_trans(j, msg, &tg, pre);
+    }
+}
+
+static enum kd_err kd_wit_reg_msg(void *ctx, const struct kd_cesr_msg *msg)
+{
+    static const char *const roles[] = {"controller", "witness", "watcher", "messagebox"};
+    struct kd_wit_reg *j = ctx;
+    struct kd_event *ev = j->ev;
+    const struct kd_rpy *r = &ev->rpy;
+    struct kd_store_rd *rd = kd_store_txn_reader(j->txn);
+    struct kd_event_diag diag;
+    char a[KD_KEL_ID_MAX + 1], b[KD_STORE_TOPIC_MAX + 1], c[KD_KEL_ID_MAX + 1];
+    int64_t dt = 0, old = 0;
+    bool known = false;
+    enum kd_err e;
+
+    j->nmsgs++;
+    memset(&diag, 0, sizeof(diag));
+    if (kd_event_parse(ev, msg->body, msg->body_len, &diag) != KD_OK)
+        return kd_wit_reg_fail2(j, "ParseError", "DeserializeError",
+                                diag.why != NULL ? diag.why : "malformed message");
+    if (ev->ilk != KD_ILK_RPY)
+        return kd_wit_reg_fail2(j, "ParseError", "WrongEventType",
+                                "Cannot convert SignedEventData to SignedReply");
+    if (r->route != KD_RPY_LOC_SCHEME && r->route != KD_RPY_END_ROLE_ADD &&
+        r->route != KD_RPY_END_ROLE_CUT)
+        return kd_wit_reg_fail2(j, "KeriError", "SemanticError", "unsupported reply route");
+    if (kd_clock_parse_dt(kd_span_ptr(ev, ev->dt), ev->dt.len, &dt) != 0)
+        return kd_wit_reg_fail2(j, "ParseError", "DeserializeError", "invalid dt");
+    if (r->route == KD_RPY_LOC_SCHEME) {
+        /* a = eid, b = scheme */
+        if (!kd_wit_reg_str(ev, r->eid, a, sizeof(a)) ||
+            !kd_wit_reg_str(ev, r->scheme, b, sizeof(b)))
+            return kd_wit_reg_fail2(j, "ParseError", "DeserializeError", "invalid eid or scheme");
+        if ((e = kd_wit_reg_verify(j, msg, a)) != KD_OK)
+            return e;
+        e = kd_store_loc_dt(rd, a, b, &old);
+        if (e == KD_OK && dt < old)
+            return kd_wit_reg_fail2(j, "KeriError", "SemanticError", "Got stale reply message");
+        if (e != KD_OK && e != KD_ENOTFOUND)
+            return e;
+        return kd_store_loc_put(j->txn, a, b, dt, msg->body, msg->body_len, msg->att.text,
+                                msg->att.len);
+    }
+    /* a = cid, b = role, c = eid */
+    if (!kd_wit_reg_str(ev, r->cid, a, sizeof(a)) || !kd_wit_reg_str(ev, r->role, b, sizeof(b)) ||
+        !kd_wit_reg_str(ev, r->eid, c, sizeof(c)))
+        return kd_wit_reg_fail2(j, "ParseError", "DeserializeError", "invalid cid, role or eid");
+    for (unsigned i = 0; i < sizeof(roles) / sizeof(roles[0]); i++)
+        known = known || strcmp(b, roles[i]) == 0;
+    if (!known)
+        return kd_wit_reg_fail2(j, "ParseError", "DeserializeError",
+                                "unknown variant, expected one of `controller`, `witness`, "
+                                "`watcher`, `messagebox`");
+    if ((e = kd_wit_reg_verify(j, msg, a)) != KD_OK)
+        return e;
+    e = kd_store_end_role_dt(rd, a, b, c, &old, NULL);
+    if (e == KD_OK && dt < old)
+        return kd_wit_reg_fail2(j, "KeriError", "SemanticError", "Got stale reply message");
+    if (e != KD_OK && e != KD_ENOTFOUND)
+        return e;
+    return kd_store_end_role_put(j->txn, a, b, c, r->route == KD_RPY_END_ROLE_ADD, dt, msg->body,
+                                 msg->body_len, msg->att.text, msg->att.len);
+}
+
+/* Writer thread: every message verified and stored, in this write. A
+ * refused message ends the body (what came before it stays stored, as in
+ * keriox, which processes messages one by one). */
+static enum kd_err kd_wit_reg_write(struct kd_store_txn *txn, void *arg)
+{
+    struct kd_wit_reg *j = arg;
+    struct kd_cesr_error cerr;
+    enum kd_err e;
+
+    memset(&cerr, 0, sizeof(cerr));
+    j->txn = txn;
+    e = kd_cesr_split_all(j->body, j->len, NULL, kd_wit_reg_msg, j, &cerr);
+    j->txn = NULL;
+    if (j->failed)
+        return KD_OK;
+    if (e != KD_OK && cerr.code == KD_OK)
+        return e; /* store or memory failure: roll back */
+    if (e != KD_OK && cerr.offset < j->len && j->body[j->nmsgs == 0 ? 0 : cerr.offset] == '{')
+        kd_wit_reg_fail2(j, "ParseError", "DeserializeError",
+                         cerr.reason != NULL ? cerr.reason : "malformed message");
+    return KD_OK;
+}
+
+static void kd_wit_reg_done(enum kd_err result, void *arg)
+{
+    struct kd_wit_reg *j = arg;
+
+    if (result != KD_OK) {
+        kd_log_error("witness", "/register: %s", kd_err_message(result));
+        kd_http_respond_error(j->req, result, NULL);
+    } else if (j->failed) {
+        kd_wit_respond_json(j->req, 500, j->err, j->err_len);
+    } else {
+        kd_wit_respond_text(j->req, "", 0);
+    }
+    free(j->ev);
+    free(j);
+}
+
+void kd_wit_register(struct kd_http_req *req, void *ctx)
+{
+    struct kd_role_instance *ri = ctx;
+    size_t len = 0;
+    const unsigned char *body = kd_http_req_body(req, &len);
+    struct kd_wit_reg *j;
+    enum kd_err e;
+
+    if (!kd_wit_utf8_ok(body, len)) {
+        kd_wit_respond_not_utf8(req);
+        return;
+    }
+    if (len == 0) {
+        kd_wit_respond_text(req, "", 0);
+        return;
+    }
+    if (len > KD_STORE_BLOB_MAX) { /* the HTTP limit is far below; never trust it here */
+        kd_http_respond_error(req, KD_ETOOLARGE, NULL);
+        return;
+    }
+    j = calloc(1, sizeof(*j) + len);
+    if (j == NULL || (j->ev = malloc(sizeof(*j->ev))) == NULL) {
+        free(j);
+        kd_http_respond_error(req, KD_ENOMEM, NULL);
+        return;
+    }
+    j->req = req;
+    j->ri = ri;
+    j->len = len;
+    memcpy(j->body, body, len);
+    e = kd_store_submit(ri->node->store, kd_wit_reg_write, kd_wit_reg_done, j);
+    if (e != KD_OK) {
+        free(j->ev);
+        free(j);
+        kd_http_respond_error(req, e, NULL);
+    }
+}
