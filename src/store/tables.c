@@ -188,6 +188,141 @@ static enum kd_err kd_store_corrupt(const char *table)
     return KD_ESTORE;
 }
 
+/* One statement parameter, bound in order from ?1. */
+struct kd_store_arg {
+    enum { KD_ARG_TEXT, KD_ARG_BLOB, KD_ARG_INT, KD_ARG_INT64, KD_ARG_LIMIT } type;
+    const void *p;
+    size_t n;
+    sqlite3_int64 v;
+};
+
+#define KD_TEXT(s, n)                                                                              \
+    {                                                                                              \
+        KD_ARG_TEXT, (s), (n), 0                                                                   \
+    }
+#define KD_BLOB(p, n)                                                                              \
+    {                                                                                              \
+        KD_ARG_BLOB, (p), (n), 0                                                                   \
+    }
+#define KD_INT(v)                                                                                  \
+    {                                                                                              \
+        KD_ARG_INT, NULL, 0, (sqlite3_int64)(v)                                                    \
+    }
+#define KD_I64(v)                                                                                  \
+    {                                                                                              \
+        KD_ARG_INT64, NULL, 0, (sqlite3_int64)(v)                                                  \
+    }
+#define KD_LIMIT(l)                                                                                \
+    {                                                                                              \
+        KD_ARG_LIMIT, NULL, 0, (sqlite3_int64)(l)                                                  \
+    }
+/* An argument array and its length, for the helpers below. */
+#define KD_ARGS(...)                                                                               \
+    (const struct kd_store_arg[]){__VA_ARGS__},                                                    \
+        sizeof((const struct kd_store_arg[]){__VA_ARGS__}) / sizeof(struct kd_store_arg)
+
+/* Binds a[0..n-1] to ?1..?n, stopping at the first failure; a SQLite code. */
+static int kd_store_bind(sqlite3_stmt *st, const struct kd_store_arg *a, size_t n)
+{
+    int rc = SQLITE_OK;
+
+    for (size_t i = 0; i < n && rc == SQLITE_OK; i++) {
+        const int k = (int)i + 1;
+
+        switch (a[i].type) {
+        case KD_ARG_TEXT:
+            rc = kd_store_bind_text(st, k, a[i].p, a[i].n);
+            break;
+        case KD_ARG_BLOB:
+            rc = kd_store_bind_blob(st, k, a[i].p, a[i].n);
+            break;
+        case KD_ARG_INT:
+            rc = sqlite3_bind_int(st, k, (int)a[i].v);
+            break;
+        case KD_ARG_INT64:
+            rc = sqlite3_bind_int64(st, k, a[i].v);
+            break;
+        case KD_ARG_LIMIT:
+            rc = kd_store_bind_limit(st, k, (unsigned)a[i].v);
+            break;
+        }
+    }
+    return rc;
+}
+
+/* Runs writer statement id with a bound, to completion; *changes (if not
+ * NULL) gets the rows it changed when it succeeds. */
+static enum kd_err kd_store_write1(struct kd_store_txn *txn, enum kd_store_stmt_id id, int *changes,
+                                   const struct kd_store_arg *a, size_t n)
+{
+    sqlite3_stmt *st = NULL;
+    enum kd_err err;
+    int rc;
+
+    if ((err = kd_store_wstmt(txn, id, &st)) != KD_OK)
+        return err;
+    rc = kd_store_bind(st, a, n);
+    err = rc == SQLITE_OK ? kd_store_exec(&txn->s->writer, st)
+                          : kd_store_fail(&txn->s->writer, st, rc);
+    if (err == KD_OK && changes != NULL)
+        *changes = sqlite3_changes(txn->s->writer.db);
+    kd_store_stmt_end(st);
+    return err;
+}
+
+/* Binds a to st and steps it once: KD_OK with a row ready, KD_ENOTFOUND for
+ * none, else the failure. The caller ends st. */
+static enum kd_err kd_store_row1(struct kd_store_rd *rd, sqlite3_stmt *st,
+                                 const struct kd_store_arg *a, size_t n)
+{
+    int rc = kd_store_bind(st, a, n);
+
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        return KD_ENOTFOUND;
+    return rc == SQLITE_ROW ? KD_OK : kd_store_fail(rd, st, rc);
+}
+
+/* Takes rd's statement id into *st and runs kd_store_row1 on it. The
+ * caller ends *st whatever the answer (it is NULL if it was not taken). */
+static enum kd_err kd_store_lookup(struct kd_store_rd *rd, enum kd_store_stmt_id id,
+                                   sqlite3_stmt **st, const struct kd_store_arg *a, size_t n)
+{
+    enum kd_err err = kd_store_stmt(rd, id, st);
+
+    return err == KD_OK ? kd_store_row1(rd, *st, a, n) : err;
+}
+
+/* Binds a to st for an iteration; the failure, if any. */
+static enum kd_err kd_store_bind_each(struct kd_store_rd *rd, sqlite3_stmt *st,
+                                      const struct kd_store_arg *a, size_t n)
+{
+    const int rc = kd_store_bind(st, a, n);
+
+    return rc == SQLITE_OK ? KD_OK : kd_store_fail(rd, st, rc);
+}
+
+/* The count(*) of rd's statement id with a bound into *out. */
+static enum kd_err kd_store_count(struct kd_store_rd *rd, enum kd_store_stmt_id id,
+                                  const char *table, uint64_t *out, const struct kd_store_arg *a,
+                                  size_t n)
+{
+    sqlite3_stmt *st = NULL;
+    enum kd_err err;
+    int rc;
+
+    if ((err = kd_store_stmt(rd, id, &st)) != KD_OK)
+        return err;
+    rc = kd_store_bind(st, a, n);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW || !kd_store_col_u64(st, 0, out))
+        err = rc == SQLITE_ROW ? kd_store_corrupt(table) : kd_store_fail(rd, st, rc);
+    kd_store_stmt_end(st);
+    return err;
+}
+
 /* ---- meta ---- */
 
 enum kd_err kd_store_meta_get(struct kd_store *s, const char *key, struct kd_buf *out)
@@ -197,26 +332,14 @@ enum kd_err kd_store_meta_get(struct kd_store *s, const char *key, struct kd_buf
     const uint8_t *v;
     size_t klen = kd_store_len(key, KD_STORE_KEY_MAX), n;
     enum kd_err err;
-    int rc;
 
     if (klen == 0 || out == NULL)
         return KD_EINVAL;
     if ((err = kd_store_stmt(rd, KD_STMT_META_GET, &st)) != KD_OK)
         return err;
     kd_buf_reset(out);
-    if ((rc = kd_store_bind_text(st, 1, key, klen)) != SQLITE_OK) {
-        err = kd_store_fail(rd, st, rc);
+    if ((err = kd_store_row1(rd, st, KD_ARGS(KD_TEXT(key, klen)))) != KD_OK)
         goto out;
-    }
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
-        err = KD_ENOTFOUND;
-        goto out;
-    }
-    if (rc != SQLITE_ROW) {
-        err = kd_store_fail(rd, st, rc);
-        goto out;
-    }
     v = kd_store_col_blob(st, 0, KD_STORE_VALUE_MAX, &n);
     if (v == NULL) {
         err = kd_store_corrupt("meta");
@@ -232,44 +355,25 @@ out:
 
 enum kd_err kd_store_meta_put(struct kd_store_txn *txn, const char *key, const void *v, size_t n)
 {
-    sqlite3_stmt *st = NULL;
     size_t klen = kd_store_len(key, KD_STORE_KEY_MAX);
-    enum kd_err err;
-    int rc;
 
     if (klen == 0 || (v == NULL && n > 0))
         return KD_EINVAL;
     if (n > KD_STORE_VALUE_MAX)
         return KD_ETOOLARGE;
-    if ((err = kd_store_wstmt(txn, KD_STMT_META_PUT, &st)) != KD_OK)
-        return err;
-    rc = kd_store_bind_text(st, 1, key, klen);
-    if (rc == SQLITE_OK)
-        rc = kd_store_bind_blob(st, 2, v, n);
-    err = rc == SQLITE_OK ? kd_store_exec(&txn->s->writer, st)
-                          : kd_store_fail(&txn->s->writer, st, rc);
-    kd_store_stmt_end(st);
-    return err;
+    return kd_store_write1(txn, KD_STMT_META_PUT, NULL, KD_ARGS(KD_TEXT(key, klen), KD_BLOB(v, n)));
 }
 
 enum kd_err kd_store_meta_del(struct kd_store_txn *txn, const char *key)
 {
-    sqlite3_stmt *st = NULL;
     size_t klen = kd_store_len(key, KD_STORE_KEY_MAX);
+    int changes = 0;
     enum kd_err err;
-    int rc;
 
     if (klen == 0)
         return KD_EINVAL;
-    if ((err = kd_store_wstmt(txn, KD_STMT_META_DEL, &st)) != KD_OK)
-        return err;
-    rc = kd_store_bind_text(st, 1, key, klen);
-    err = rc == SQLITE_OK ? kd_store_exec(&txn->s->writer, st)
-                          : kd_store_fail(&txn->s->writer, st, rc);
-    if (err == KD_OK && sqlite3_changes(txn->s->writer.db) == 0)
-        err = KD_ENOTFOUND;
-    kd_store_stmt_end(st);
-    return err;
+    err = kd_store_write1(txn, KD_STMT_META_DEL, &changes, KD_ARGS(KD_TEXT(key, klen)));
+    return err == KD_OK && changes == 0 ? KD_ENOTFOUND : err;
 }
 
 /* ---- events ---- */
@@ -310,18 +414,18 @@ static enum kd_err kd_store_keep_event(struct kd_store_event *ev, struct kd_buf 
 }
 
 /* Steps a statement selecting at most one event row into out/storage. */
-static enum kd_err kd_store_one_event(struct kd_store_rd *rd, sqlite3_stmt *st,
-                                      struct kd_store_event *out, struct kd_buf *storage)
+static enum kd_err kd_store_one_event(struct kd_store_rd *rd, enum kd_store_stmt_id id,
+                                      struct kd_store_event *out, struct kd_buf *storage,
+                                      const struct kd_store_arg *a, size_t n)
 {
-    int rc = sqlite3_step(st);
+    sqlite3_stmt *st = NULL;
+    enum kd_err err = kd_store_lookup(rd, id, &st, a, n);
 
-    if (rc == SQLITE_DONE)
-        return KD_ENOTFOUND;
-    if (rc != SQLITE_ROW)
-        return kd_store_fail(rd, st, rc);
-    if (!kd_store_row_event(st, out))
-        return kd_store_corrupt("kel_events");
-    return kd_store_keep_event(out, storage);
+    if (err == KD_OK)
+        err = kd_store_row_event(st, out) ? kd_store_keep_event(out, storage)
+                                          : kd_store_corrupt("kel_events");
+    kd_store_stmt_end(st);
+    return err;
 }
 
 enum kd_err kd_store_event_add(struct kd_store_txn *txn, const struct kd_store_event *ev,
@@ -392,39 +496,22 @@ out:
 enum kd_err kd_store_event_get(struct kd_store_rd *rd, const char *said, struct kd_store_event *out,
                                struct kd_buf *storage)
 {
-    sqlite3_stmt *st = NULL;
     size_t ls = kd_store_qb64_len(said, KD_STORE_ID_MAX);
-    enum kd_err err;
-    int rc;
 
     if (ls == 0 || out == NULL || storage == NULL)
         return KD_EINVAL;
-    if ((err = kd_store_stmt(rd, KD_STMT_EVENT_GET, &st)) != KD_OK)
-        return err;
-    rc = kd_store_bind_text(st, 1, said, ls);
-    err = rc == SQLITE_OK ? kd_store_one_event(rd, st, out, storage) : kd_store_fail(rd, st, rc);
-    kd_store_stmt_end(st);
-    return err;
+    return kd_store_one_event(rd, KD_STMT_EVENT_GET, out, storage, KD_ARGS(KD_TEXT(said, ls)));
 }
 
 enum kd_err kd_store_event_at(struct kd_store_rd *rd, const char *prefix, uint64_t sn,
                               struct kd_store_event *out, struct kd_buf *storage)
 {
-    sqlite3_stmt *st = NULL;
     size_t lp = kd_store_qb64_len(prefix, KD_STORE_ID_MAX);
-    enum kd_err err;
-    int rc;
 
     if (lp == 0 || sn > INT64_MAX || out == NULL || storage == NULL)
         return KD_EINVAL;
-    if ((err = kd_store_stmt(rd, KD_STMT_EVENT_AT, &st)) != KD_OK)
-        return err;
-    rc = kd_store_bind_text(st, 1, prefix, lp);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(st, 2, (sqlite3_int64)sn);
-    err = rc == SQLITE_OK ? kd_store_one_event(rd, st, out, storage) : kd_store_fail(rd, st, rc);
-    kd_store_stmt_end(st);
-    return err;
+    return kd_store_one_event(rd, KD_STMT_EVENT_AT, out, storage,
+                              KD_ARGS(KD_TEXT(prefix, lp), KD_I64(sn)));
 }
 
 enum kd_err kd_store_kel_each(struct kd_store_rd *rd, const char *prefix, uint64_t from_fn,
@@ -442,15 +529,9 @@ enum kd_err kd_store_kel_each(struct kd_store_rd *rd, const char *prefix, uint64
         return KD_OK; /* no ordinal is that large */
     if ((err = kd_store_stmt(rd, KD_STMT_KEL_EACH, &st)) != KD_OK)
         return err;
-    rc = kd_store_bind_text(st, 1, prefix, lp);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(st, 2, (sqlite3_int64)from_fn);
-    if (rc == SQLITE_OK)
-        rc = kd_store_bind_limit(st, 3, limit);
-    if (rc != SQLITE_OK) {
-        err = kd_store_fail(rd, st, rc);
+    if ((err = kd_store_bind_each(
+             rd, st, KD_ARGS(KD_TEXT(prefix, lp), KD_I64(from_fn), KD_LIMIT(limit)))) != KD_OK)
         goto out;
-    }
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (!kd_store_row_event(st, &ev)) {
             err = kd_store_corrupt("kel_events");
@@ -470,26 +551,17 @@ out:
 enum kd_err kd_store_sig_add(struct kd_store_txn *txn, const char *said,
                              enum kd_store_sig_kind kind, const char *sig, bool *added)
 {
-    sqlite3_stmt *st = NULL;
     size_t ls = kd_store_qb64_len(said, KD_STORE_ID_MAX);
     size_t lg = kd_store_qb64_len(sig, KD_STORE_SIG_MAX);
+    int changes = 0;
     enum kd_err err;
-    int rc;
 
     if (ls == 0 || lg == 0 || (unsigned)kind >= KD_STORE_SIG_KIND_COUNT_)
         return KD_EINVAL;
-    if ((err = kd_store_wstmt(txn, KD_STMT_SIG_ADD, &st)) != KD_OK)
-        return err;
-    rc = kd_store_bind_text(st, 1, said, ls);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int(st, 2, (int)kind);
-    if (rc == SQLITE_OK)
-        rc = kd_store_bind_text(st, 3, sig, lg);
-    err = rc == SQLITE_OK ? kd_store_exec(&txn->s->writer, st)
-                          : kd_store_fail(&txn->s->writer, st, rc);
+    err = kd_store_write1(txn, KD_STMT_SIG_ADD, &changes,
+                          KD_ARGS(KD_TEXT(said, ls), KD_INT(kind), KD_TEXT(sig, lg)));
     if (err == KD_OK && added != NULL)
-        *added = sqlite3_changes(txn->s->writer.db) > 0;
-    kd_store_stmt_end(st);
+        *added = changes > 0;
     return err;
 }
 
@@ -506,13 +578,8 @@ enum kd_err kd_store_sig_each(struct kd_store_rd *rd, const char *said, enum kd_
         return KD_EINVAL;
     if ((err = kd_store_stmt(rd, KD_STMT_SIG_EACH, &st)) != KD_OK)
         return err;
-    rc = kd_store_bind_text(st, 1, said, ls);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int(st, 2, (int)kind);
-    if (rc != SQLITE_OK) {
-        err = kd_store_fail(rd, st, rc);
+    if ((err = kd_store_bind_each(rd, st, KD_ARGS(KD_TEXT(said, ls), KD_INT(kind)))) != KD_OK)
         goto out;
-    }
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         sig = kd_store_col_text(st, 0, KD_STORE_SIG_MAX, &n);
         if (sig == NULL) {
@@ -533,29 +600,16 @@ out:
 enum kd_err kd_store_state_put(struct kd_store_txn *txn, const char *prefix, uint64_t sn,
                                const char *said, const void *state, size_t n)
 {
-    sqlite3_stmt *st = NULL;
     size_t lp = kd_store_qb64_len(prefix, KD_STORE_ID_MAX);
     size_t ls = kd_store_qb64_len(said, KD_STORE_ID_MAX);
-    enum kd_err err;
-    int rc;
 
     if (lp == 0 || ls == 0 || sn > INT64_MAX || state == NULL || n == 0)
         return KD_EINVAL;
     if (n > KD_STORE_BLOB_MAX)
         return KD_ETOOLARGE;
-    if ((err = kd_store_wstmt(txn, KD_STMT_STATE_PUT, &st)) != KD_OK)
-        return err;
-    rc = kd_store_bind_text(st, 1, prefix, lp);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(st, 2, (sqlite3_int64)sn);
-    if (rc == SQLITE_OK)
-        rc = kd_store_bind_text(st, 3, said, ls);
-    if (rc == SQLITE_OK)
-        rc = kd_store_bind_blob(st, 4, state, n);
-    err = rc == SQLITE_OK ? kd_store_exec(&txn->s->writer, st)
-                          : kd_store_fail(&txn->s->writer, st, rc);
-    kd_store_stmt_end(st);
-    return err;
+    return kd_store_write1(
+        txn, KD_STMT_STATE_PUT, NULL,
+        KD_ARGS(KD_TEXT(prefix, lp), KD_I64(sn), KD_TEXT(said, ls), KD_BLOB(state, n)));
 }
 
 enum kd_err kd_store_state_get(struct kd_store_rd *rd, const char *prefix, uint64_t *sn,
@@ -567,26 +621,14 @@ enum kd_err kd_store_state_get(struct kd_store_rd *rd, const char *prefix, uint6
     const uint8_t *v;
     uint64_t got;
     enum kd_err err;
-    int rc;
 
     if (lp == 0 || sn == NULL || said_out == NULL || state == NULL)
         return KD_EINVAL;
     if ((err = kd_store_stmt(rd, KD_STMT_STATE_GET, &st)) != KD_OK)
         return err;
     kd_buf_reset(state);
-    if ((rc = kd_store_bind_text(st, 1, prefix, lp)) != SQLITE_OK) {
-        err = kd_store_fail(rd, st, rc);
+    if ((err = kd_store_row1(rd, st, KD_ARGS(KD_TEXT(prefix, lp)))) != KD_OK)
         goto out;
-    }
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
-        err = KD_ENOTFOUND;
-        goto out;
-    }
-    if (rc != SQLITE_ROW) {
-        err = kd_store_fail(rd, st, rc);
-        goto out;
-    }
     said = kd_store_col_text(st, 1, KD_STORE_ID_MAX, &ls);
     v = kd_store_col_blob(st, 2, KD_STORE_BLOB_MAX, &n);
     if (said == NULL || v == NULL || !kd_store_col_u64(st, 0, &got)) {
@@ -719,21 +761,12 @@ out:
 static enum kd_err kd_store_escrow_row(struct kd_store_txn *txn, enum kd_store_stmt_id id_stmt,
                                        int64_t id, bool with_time, int64_t t)
 {
-    sqlite3_stmt *st = NULL;
-    enum kd_err err;
-    int rc;
+    int changes = 0;
+    enum kd_err err = with_time
+                          ? kd_store_write1(txn, id_stmt, &changes, KD_ARGS(KD_I64(id), KD_I64(t)))
+                          : kd_store_write1(txn, id_stmt, &changes, KD_ARGS(KD_I64(id)));
 
-    if ((err = kd_store_wstmt(txn, id_stmt, &st)) != KD_OK)
-        return err;
-    rc = sqlite3_bind_int64(st, 1, id);
-    if (rc == SQLITE_OK && with_time)
-        rc = sqlite3_bind_int64(st, 2, t);
-    err = rc == SQLITE_OK ? kd_store_exec(&txn->s->writer, st)
-                          : kd_store_fail(&txn->s->writer, st, rc);
-    if (err == KD_OK && sqlite3_changes(txn->s->writer.db) == 0)
-        err = KD_ENOTFOUND;
-    kd_store_stmt_end(st);
-    return err;
+    return err == KD_OK && changes == 0 ? KD_ENOTFOUND : err;
 }
 
 enum kd_err kd_store_escrow_touch(struct kd_store_txn *txn, int64_t id, int64_t tried_us)
@@ -749,22 +782,15 @@ enum kd_err kd_store_escrow_remove(struct kd_store_txn *txn, int64_t id)
 enum kd_err kd_store_escrow_expire(struct kd_store_txn *txn, enum kd_store_escrow_kind kind,
                                    int64_t before_us, uint64_t *removed)
 {
-    sqlite3_stmt *st = NULL;
+    int changes = 0;
     enum kd_err err;
-    int rc;
 
     if ((unsigned)kind >= KD_STORE_ESCROW_KIND_COUNT_)
         return KD_EINVAL;
-    if ((err = kd_store_wstmt(txn, KD_STMT_ESCROW_EXPIRE, &st)) != KD_OK)
-        return err;
-    rc = sqlite3_bind_int(st, 1, (int)kind);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(st, 2, before_us);
-    err = rc == SQLITE_OK ? kd_store_exec(&txn->s->writer, st)
-                          : kd_store_fail(&txn->s->writer, st, rc);
+    err = kd_store_write1(txn, KD_STMT_ESCROW_EXPIRE, &changes,
+                          KD_ARGS(KD_INT(kind), KD_I64(before_us)));
     if (err == KD_OK && removed != NULL)
-        *removed = (uint64_t)sqlite3_changes(txn->s->writer.db);
-    kd_store_stmt_end(st);
+        *removed = (uint64_t)changes;
     return err;
 }
 
@@ -780,15 +806,9 @@ enum kd_err kd_store_escrow_each(struct kd_store_rd *rd, enum kd_store_escrow_ki
         return KD_EINVAL;
     if ((err = kd_store_stmt(rd, KD_STMT_ESCROW_EACH, &st)) != KD_OK)
         return err;
-    rc = sqlite3_bind_int(st, 1, (int)kind);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(st, 2, after_id);
-    if (rc == SQLITE_OK)
-        rc = kd_store_bind_limit(st, 3, limit);
-    if (rc != SQLITE_OK) {
-        err = kd_store_fail(rd, st, rc);
+    if ((err = kd_store_bind_each(
+             rd, st, KD_ARGS(KD_INT(kind), KD_I64(after_id), KD_LIMIT(limit)))) != KD_OK)
         goto out;
-    }
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (!kd_store_row_escrow(st, &e)) {
             err = kd_store_corrupt("kel_escrows");
@@ -806,47 +826,24 @@ out:
 enum kd_err kd_store_escrow_count(struct kd_store_rd *rd, enum kd_store_escrow_kind kind,
                                   uint64_t *n)
 {
-    sqlite3_stmt *st = NULL;
-    enum kd_err err;
-    int rc;
-
     if ((unsigned)kind >= KD_STORE_ESCROW_KIND_COUNT_ || n == NULL)
         return KD_EINVAL;
-    if ((err = kd_store_stmt(rd, KD_STMT_ESCROW_COUNT, &st)) != KD_OK)
-        return err;
-    rc = sqlite3_bind_int(st, 1, (int)kind);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW || !kd_store_col_u64(st, 0, n))
-        err = rc == SQLITE_ROW ? kd_store_corrupt("kel_escrows") : kd_store_fail(rd, st, rc);
-    kd_store_stmt_end(st);
-    return err;
+    return kd_store_count(rd, KD_STMT_ESCROW_COUNT, "kel_escrows", n, KD_ARGS(KD_INT(kind)));
 }
 
 enum kd_err kd_store_escrow_update(struct kd_store_txn *txn, int64_t id, const void *att,
                                    size_t att_len, int64_t tried_us)
 {
-    sqlite3_stmt *st = NULL;
+    int changes = 0;
     enum kd_err err;
-    int rc;
 
     if (att == NULL && att_len > 0)
         return KD_EINVAL;
     if (att_len > KD_STORE_BLOB_MAX)
         return KD_ETOOLARGE;
-    if ((err = kd_store_wstmt(txn, KD_STMT_ESCROW_UPDATE, &st)) != KD_OK)
-        return err;
-    rc = sqlite3_bind_int64(st, 1, id);
-    if (rc == SQLITE_OK)
-        rc = kd_store_bind_blob(st, 2, att, att_len);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(st, 3, tried_us);
-    err = rc == SQLITE_OK ? kd_store_exec(&txn->s->writer, st)
-                          : kd_store_fail(&txn->s->writer, st, rc);
-    if (err == KD_OK && sqlite3_changes(txn->s->writer.db) == 0)
-        err = KD_ENOTFOUND;
-    kd_store_stmt_end(st);
-    return err;
+    err = kd_store_write1(txn, KD_STMT_ESCROW_UPDATE, &changes,
+                          KD_ARGS(KD_I64(id), KD_BLOB(att, att_len), KD_I64(tried_us)));
+    return err == KD_OK && changes == 0 ? KD_ENOTFOUND : err;
 }
 
 /* Steps a bound escrow SELECT and calls cb for each row. */
@@ -910,24 +907,12 @@ enum kd_err kd_store_escrow_each_dep(struct kd_store_rd *rd, enum kd_store_escro
 enum kd_err kd_store_escrow_count_prefix(struct kd_store_rd *rd, enum kd_store_escrow_kind kind,
                                          const char *prefix, uint64_t *n)
 {
-    sqlite3_stmt *st = NULL;
     size_t lp = kd_store_qb64_len(prefix, KD_STORE_ID_MAX);
-    enum kd_err err;
-    int rc;
 
     if (lp == 0 || (unsigned)kind >= KD_STORE_ESCROW_KIND_COUNT_ || n == NULL)
         return KD_EINVAL;
-    if ((err = kd_store_stmt(rd, KD_STMT_ESCROW_COUNT_PREFIX, &st)) != KD_OK)
-        return err;
-    rc = kd_store_bind_text(st, 1, prefix, lp);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int(st, 2, (int)kind);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW || !kd_store_col_u64(st, 0, n))
-        err = rc == SQLITE_ROW ? kd_store_corrupt("kel_escrows") : kd_store_fail(rd, st, rc);
-    kd_store_stmt_end(st);
-    return err;
+    return kd_store_count(rd, KD_STMT_ESCROW_COUNT_PREFIX, "kel_escrows", n,
+                          KD_ARGS(KD_TEXT(prefix, lp), KD_INT(kind)));
 }
 
 /* ---- establishment states ---- */
@@ -935,31 +920,16 @@ enum kd_err kd_store_escrow_count_prefix(struct kd_store_rd *rd, enum kd_store_e
 enum kd_err kd_store_est_state_put(struct kd_store_txn *txn, const char *said, const char *prefix,
                                    uint64_t sn, uint64_t fn, const void *state, size_t n)
 {
-    sqlite3_stmt *st = NULL;
     size_t ls = kd_store_qb64_len(said, KD_STORE_ID_MAX);
     size_t lp = kd_store_qb64_len(prefix, KD_STORE_ID_MAX);
-    enum kd_err err;
-    int rc;
 
     if (ls == 0 || lp == 0 || sn > INT64_MAX || fn > INT64_MAX || state == NULL || n == 0)
         return KD_EINVAL;
     if (n > KD_STORE_BLOB_MAX)
         return KD_ETOOLARGE;
-    if ((err = kd_store_wstmt(txn, KD_STMT_EST_PUT, &st)) != KD_OK)
-        return err;
-    rc = kd_store_bind_text(st, 1, said, ls);
-    if (rc == SQLITE_OK)
-        rc = kd_store_bind_text(st, 2, prefix, lp);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(st, 3, (sqlite3_int64)sn);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(st, 4, (sqlite3_int64)fn);
-    if (rc == SQLITE_OK)
-        rc = kd_store_bind_blob(st, 5, state, n);
-    err = rc == SQLITE_OK ? kd_store_exec(&txn->s->writer, st)
-                          : kd_store_fail(&txn->s->writer, st, rc);
-    kd_store_stmt_end(st);
-    return err;
+    return kd_store_write1(
+        txn, KD_STMT_EST_PUT, NULL,
+        KD_ARGS(KD_TEXT(said, ls), KD_TEXT(prefix, lp), KD_I64(sn), KD_I64(fn), KD_BLOB(state, n)));
 }
 
 /* Copies blob column i of the current row into out (reset first). */
@@ -987,7 +957,6 @@ enum kd_err kd_store_est_state_at(struct kd_store_rd *rd, const char *prefix, ui
     const char *said;
     uint64_t got;
     enum kd_err err;
-    int rc;
 
     if (lp == 0 || said_out == NULL || est_sn == NULL || state == NULL)
         return KD_EINVAL;
@@ -995,19 +964,8 @@ enum kd_err kd_store_est_state_at(struct kd_store_rd *rd, const char *prefix, ui
         sn = INT64_MAX;
     if ((err = kd_store_stmt(rd, KD_STMT_EST_AT, &st)) != KD_OK)
         return err;
-    rc = kd_store_bind_text(st, 1, prefix, lp);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(st, 2, (sqlite3_int64)sn);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
-        err = KD_ENOTFOUND;
+    if ((err = kd_store_row1(rd, st, KD_ARGS(KD_TEXT(prefix, lp), KD_I64(sn)))) != KD_OK)
         goto out;
-    }
-    if (rc != SQLITE_ROW) {
-        err = kd_store_fail(rd, st, rc);
-        goto out;
-    }
     said = kd_store_col_text(st, 0, KD_STORE_ID_MAX, &ls);
     if (said == NULL || !kd_store_col_u64(st, 1, &got)) {
         err = kd_store_corrupt("kel_est_states");
@@ -1030,23 +988,13 @@ enum kd_err kd_store_est_state_get(struct kd_store_rd *rd, const char *said, uin
     size_t ls = kd_store_qb64_len(said, KD_STORE_ID_MAX);
     uint64_t got;
     enum kd_err err;
-    int rc;
 
     if (ls == 0 || state == NULL)
         return KD_EINVAL;
     if ((err = kd_store_stmt(rd, KD_STMT_EST_GET, &st)) != KD_OK)
         return err;
-    rc = kd_store_bind_text(st, 1, said, ls);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
-        err = KD_ENOTFOUND;
+    if ((err = kd_store_row1(rd, st, KD_ARGS(KD_TEXT(said, ls)))) != KD_OK)
         goto out;
-    }
-    if (rc != SQLITE_ROW) {
-        err = kd_store_fail(rd, st, rc);
-        goto out;
-    }
     if (!kd_store_col_u64(st, 0, &got)) {
         err = kd_store_corrupt("kel_est_states");
         goto out;
@@ -1065,25 +1013,13 @@ out:
 enum kd_err kd_store_anchor_put(struct kd_store_txn *txn, const char *said, uint64_t dsn,
                                 const char *dsaid)
 {
-    sqlite3_stmt *st = NULL;
     size_t ls = kd_store_qb64_len(said, KD_STORE_ID_MAX);
     size_t ld = kd_store_qb64_len(dsaid, KD_STORE_ID_MAX);
-    enum kd_err err;
-    int rc;
 
     if (ls == 0 || ld == 0 || dsn > INT64_MAX)
         return KD_EINVAL;
-    if ((err = kd_store_wstmt(txn, KD_STMT_ANCHOR_PUT, &st)) != KD_OK)
-        return err;
-    rc = kd_store_bind_text(st, 1, said, ls);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(st, 2, (sqlite3_int64)dsn);
-    if (rc == SQLITE_OK)
-        rc = kd_store_bind_text(st, 3, dsaid, ld);
-    err = rc == SQLITE_OK ? kd_store_exec(&txn->s->writer, st)
-                          : kd_store_fail(&txn->s->writer, st, rc);
-    kd_store_stmt_end(st);
-    return err;
+    return kd_store_write1(txn, KD_STMT_ANCHOR_PUT, NULL,
+                           KD_ARGS(KD_TEXT(said, ls), KD_I64(dsn), KD_TEXT(dsaid, ld)));
 }
 
 enum kd_err kd_store_anchor_get(struct kd_store_rd *rd, const char *said, uint64_t *dsn,
@@ -1094,23 +1030,13 @@ enum kd_err kd_store_anchor_get(struct kd_store_rd *rd, const char *said, uint64
     const char *dsaid;
     uint64_t got;
     enum kd_err err;
-    int rc;
 
     if (ls == 0 || dsn == NULL || dsaid_out == NULL)
         return KD_EINVAL;
     if ((err = kd_store_stmt(rd, KD_STMT_ANCHOR_GET, &st)) != KD_OK)
         return err;
-    rc = kd_store_bind_text(st, 1, said, ls);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
-        err = KD_ENOTFOUND;
+    if ((err = kd_store_row1(rd, st, KD_ARGS(KD_TEXT(said, ls)))) != KD_OK)
         goto out;
-    }
-    if (rc != SQLITE_ROW) {
-        err = kd_store_fail(rd, st, rc);
-        goto out;
-    }
     dsaid = kd_store_col_text(st, 1, KD_STORE_ID_MAX, &ld);
     if (dsaid == NULL || !kd_store_col_u64(st, 0, &got)) {
         err = kd_store_corrupt("kel_anchors");
@@ -1130,33 +1056,16 @@ out:
 enum kd_err kd_store_seal_add(struct kd_store_txn *txn, const char *prefix, const char *i,
                               uint64_t sn, const char *d, const char *said, unsigned pos)
 {
-    sqlite3_stmt *st = NULL;
     size_t lp = kd_store_qb64_len(prefix, KD_STORE_ID_MAX);
     size_t li = kd_store_qb64_len(i, KD_STORE_ID_MAX);
     size_t ld = kd_store_qb64_len(d, KD_STORE_ID_MAX);
     size_t ls = kd_store_qb64_len(said, KD_STORE_ID_MAX);
-    enum kd_err err;
-    int rc;
 
     if (lp == 0 || li == 0 || ld == 0 || ls == 0 || sn > INT64_MAX || pos > INT32_MAX)
         return KD_EINVAL;
-    if ((err = kd_store_wstmt(txn, KD_STMT_SEAL_ADD, &st)) != KD_OK)
-        return err;
-    rc = kd_store_bind_text(st, 1, prefix, lp);
-    if (rc == SQLITE_OK)
-        rc = kd_store_bind_text(st, 2, i, li);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(st, 3, (sqlite3_int64)sn);
-    if (rc == SQLITE_OK)
-        rc = kd_store_bind_text(st, 4, d, ld);
-    if (rc == SQLITE_OK)
-        rc = kd_store_bind_text(st, 5, said, ls);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int(st, 6, (int)pos);
-    err = rc == SQLITE_OK ? kd_store_exec(&txn->s->writer, st)
-                          : kd_store_fail(&txn->s->writer, st, rc);
-    kd_store_stmt_end(st);
-    return err;
+    return kd_store_write1(txn, KD_STMT_SEAL_ADD, NULL,
+                           KD_ARGS(KD_TEXT(prefix, lp), KD_TEXT(i, li), KD_I64(sn), KD_TEXT(d, ld),
+                                   KD_TEXT(said, ls), KD_INT(pos)));
 }
 
 enum kd_err kd_store_seal_find(struct kd_store_rd *rd, const char *prefix, const char *i,
@@ -1177,17 +1086,10 @@ enum kd_err kd_store_seal_find(struct kd_store_rd *rd, const char *prefix, const
         return KD_OK; /* no indexed seal is that large */
     if ((err = kd_store_stmt(rd, KD_STMT_SEAL_FIND, &st)) != KD_OK)
         return err;
-    rc = kd_store_bind_text(st, 1, prefix, lp);
-    if (rc == SQLITE_OK)
-        rc = kd_store_bind_text(st, 2, i, li);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(st, 3, (sqlite3_int64)sn);
-    if (rc == SQLITE_OK)
-        rc = kd_store_bind_text(st, 4, d, ld);
-    if (rc != SQLITE_OK) {
-        err = kd_store_fail(rd, st, rc);
+    if ((err = kd_store_bind_each(
+             rd, st, KD_ARGS(KD_TEXT(prefix, lp), KD_TEXT(i, li), KD_I64(sn), KD_TEXT(d, ld)))) !=
+        KD_OK)
         goto out;
-    }
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         said = kd_store_col_text(st, 0, KD_STORE_ID_MAX, NULL);
         if (said == NULL || !kd_store_col_u64(st, 1, &pos) || pos > INT32_MAX) {
@@ -1207,10 +1109,9 @@ out:
 
 enum kd_err kd_store_dup_add(struct kd_store_txn *txn, const struct kd_store_dup *d, bool *added)
 {
-    sqlite3_stmt *st = NULL;
     size_t lp, ls;
+    int changes = 0;
     enum kd_err err;
-    int rc;
 
     if (d == NULL)
         return KD_EINVAL;
@@ -1221,47 +1122,22 @@ enum kd_err kd_store_dup_add(struct kd_store_txn *txn, const struct kd_store_dup
         return KD_EINVAL;
     if (d->raw_len > KD_STORE_BLOB_MAX || d->att_len > KD_STORE_BLOB_MAX)
         return KD_ETOOLARGE;
-    if ((err = kd_store_wstmt(txn, KD_STMT_DUP_ADD, &st)) != KD_OK)
-        return err;
-    rc = kd_store_bind_text(st, 1, d->said, ls);
-    if (rc == SQLITE_OK)
-        rc = kd_store_bind_text(st, 2, d->prefix, lp);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(st, 3, (sqlite3_int64)d->sn);
-    if (rc == SQLITE_OK)
-        rc = kd_store_bind_text(st, 4, d->ilk, 3);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(st, 5, d->seen_us);
-    if (rc == SQLITE_OK)
-        rc = kd_store_bind_blob(st, 6, d->raw, d->raw_len);
-    if (rc == SQLITE_OK)
-        rc = kd_store_bind_blob(st, 7, d->att, d->att_len);
-    err = rc == SQLITE_OK ? kd_store_exec(&txn->s->writer, st)
-                          : kd_store_fail(&txn->s->writer, st, rc);
+    err = kd_store_write1(txn, KD_STMT_DUP_ADD, &changes,
+                          KD_ARGS(KD_TEXT(d->said, ls), KD_TEXT(d->prefix, lp), KD_I64(d->sn),
+                                  KD_TEXT(d->ilk, 3), KD_I64(d->seen_us),
+                                  KD_BLOB(d->raw, d->raw_len), KD_BLOB(d->att, d->att_len)));
     if (err == KD_OK && added != NULL)
-        *added = sqlite3_changes(txn->s->writer.db) > 0;
-    kd_store_stmt_end(st);
+        *added = changes > 0;
     return err;
 }
 
 enum kd_err kd_store_dup_count(struct kd_store_rd *rd, const char *prefix, uint64_t *n)
 {
-    sqlite3_stmt *st = NULL;
     size_t lp = kd_store_qb64_len(prefix, KD_STORE_ID_MAX);
-    enum kd_err err;
-    int rc;
 
     if (lp == 0 || n == NULL)
         return KD_EINVAL;
-    if ((err = kd_store_stmt(rd, KD_STMT_DUP_COUNT, &st)) != KD_OK)
-        return err;
-    rc = kd_store_bind_text(st, 1, prefix, lp);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW || !kd_store_col_u64(st, 0, n))
-        err = rc == SQLITE_ROW ? kd_store_corrupt("kel_dups") : kd_store_fail(rd, st, rc);
-    kd_store_stmt_end(st);
-    return err;
+    return kd_store_count(rd, KD_STMT_DUP_COUNT, "kel_dups", n, KD_ARGS(KD_TEXT(prefix, lp)));
 }
 
 enum kd_err kd_store_dup_each(struct kd_store_rd *rd, const char *prefix, kd_store_dup_cb cb,
@@ -1277,11 +1153,8 @@ enum kd_err kd_store_dup_each(struct kd_store_rd *rd, const char *prefix, kd_sto
         return KD_EINVAL;
     if ((err = kd_store_stmt(rd, KD_STMT_DUP_EACH, &st)) != KD_OK)
         return err;
-    rc = kd_store_bind_text(st, 1, prefix, lp);
-    if (rc != SQLITE_OK) {
-        err = kd_store_fail(rd, st, rc);
+    if ((err = kd_store_bind_each(rd, st, KD_ARGS(KD_TEXT(prefix, lp)))) != KD_OK)
         goto out;
-    }
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         d.said = kd_store_col_text(st, 0, KD_STORE_ID_MAX, NULL);
         d.prefix = kd_store_col_text(st, 1, KD_STORE_ID_MAX, NULL);
@@ -1378,17 +1251,10 @@ enum kd_err kd_store_mbx_each(struct kd_store_rd *rd, const char *prefix, const 
         return KD_OK; /* no index is that large */
     if ((err = kd_store_stmt(rd, KD_STMT_MBX_EACH, &st)) != KD_OK)
         return err;
-    rc = kd_store_bind_text(st, 1, prefix, lp);
-    if (rc == SQLITE_OK)
-        rc = kd_store_bind_text(st, 2, topic, lt);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(st, 3, (sqlite3_int64)from_idx);
-    if (rc == SQLITE_OK)
-        rc = kd_store_bind_limit(st, 4, limit);
-    if (rc != SQLITE_OK) {
-        err = kd_store_fail(rd, st, rc);
+    if ((err = kd_store_bind_each(rd, st,
+                                  KD_ARGS(KD_TEXT(prefix, lp), KD_TEXT(topic, lt), KD_I64(from_idx),
+                                          KD_LIMIT(limit)))) != KD_OK)
         goto out;
-    }
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (!kd_store_col_u64(st, 0, &idx) ||
             (msg = kd_store_col_blob(st, 1, KD_STORE_BLOB_MAX, &n)) == NULL || n == 0) {
@@ -1441,31 +1307,17 @@ enum kd_err kd_store_loc_put(struct kd_store_txn *txn, const char *eid, const ch
                              int64_t dt_us, const void *raw, size_t raw_len, const void *att,
                              size_t att_len)
 {
-    sqlite3_stmt *st = NULL;
     size_t le = kd_store_qb64_len(eid, KD_STORE_ID_MAX);
     size_t ls = kd_store_topic_len(scheme);
     enum kd_err err;
-    int rc;
 
     if (le == 0 || ls == 0)
         return KD_EINVAL;
     if ((err = kd_store_reply_check(raw, raw_len, att, att_len)) != KD_OK)
         return err;
-    if ((err = kd_store_wstmt(txn, KD_STMT_LOC_PUT, &st)) != KD_OK)
-        return err;
-    rc = kd_store_bind_text(st, 1, eid, le);
-    if (rc == SQLITE_OK)
-        rc = kd_store_bind_text(st, 2, scheme, ls);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(st, 3, (sqlite3_int64)dt_us);
-    if (rc == SQLITE_OK)
-        rc = kd_store_bind_blob(st, 4, raw, raw_len);
-    if (rc == SQLITE_OK)
-        rc = kd_store_bind_blob(st, 5, att, att_len);
-    err = rc == SQLITE_OK ? kd_store_exec(&txn->s->writer, st)
-                          : kd_store_fail(&txn->s->writer, st, rc);
-    kd_store_stmt_end(st);
-    return err;
+    return kd_store_write1(txn, KD_STMT_LOC_PUT, NULL,
+                           KD_ARGS(KD_TEXT(eid, le), KD_TEXT(scheme, ls), KD_I64(dt_us),
+                                   KD_BLOB(raw, raw_len), KD_BLOB(att, att_len)));
 }
 
 enum kd_err kd_store_loc_dt(struct kd_store_rd *rd, const char *eid, const char *scheme,
@@ -1519,36 +1371,19 @@ enum kd_err kd_store_end_role_put(struct kd_store_txn *txn, const char *cid, con
                                   const char *eid, bool active, int64_t dt_us, const void *raw,
                                   size_t raw_len, const void *att, size_t att_len)
 {
-    sqlite3_stmt *st = NULL;
     size_t lc = kd_store_qb64_len(cid, KD_STORE_ID_MAX);
     size_t lr = kd_store_topic_len(role);
     size_t le = kd_store_qb64_len(eid, KD_STORE_ID_MAX);
     enum kd_err err;
-    int rc;
 
     if (lc == 0 || lr == 0 || le == 0)
         return KD_EINVAL;
     if ((err = kd_store_reply_check(raw, raw_len, att, att_len)) != KD_OK)
         return err;
-    if ((err = kd_store_wstmt(txn, KD_STMT_END_PUT, &st)) != KD_OK)
-        return err;
-    rc = kd_store_bind_text(st, 1, cid, lc);
-    if (rc == SQLITE_OK)
-        rc = kd_store_bind_text(st, 2, role, lr);
-    if (rc == SQLITE_OK)
-        rc = kd_store_bind_text(st, 3, eid, le);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int(st, 4, active ? 1 : 0);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(st, 5, (sqlite3_int64)dt_us);
-    if (rc == SQLITE_OK)
-        rc = kd_store_bind_blob(st, 6, raw, raw_len);
-    if (rc == SQLITE_OK)
-        rc = kd_store_bind_blob(st, 7, att, att_len);
-    err = rc == SQLITE_OK ? kd_store_exec(&txn->s->writer, st)
-                          : kd_store_fail(&txn->s->writer, st, rc);
-    kd_store_stmt_end(st);
-    return err;
+    return kd_store_write1(txn, KD_STMT_END_PUT, NULL,
+                           KD_ARGS(KD_TEXT(cid, lc), KD_TEXT(role, lr), KD_TEXT(eid, le),
+                                   KD_INT(active ? 1 : 0), KD_I64(dt_us), KD_BLOB(raw, raw_len),
+                                   KD_BLOB(att, att_len)));
 }
 
 enum kd_err kd_store_end_role_dt(struct kd_store_rd *rd, const char *cid, const char *role,
