@@ -16,7 +16,8 @@
  *     zeros, valid UTF-8; CBOR and MGPK with shortest-form heads and
  *     definite lengths; no duplicate map keys anywhere;
  *   - the top-level fields are exactly the ilk's field list, in order (exn
- *     may lack `rp`, as keripy tolerates);
+ *     may lack `rp`, as keripy tolerates; exn may also have keriox's list
+ *     v,t,d,dt,r,q,a, keriox-surface §1.1 /forward);
  *   - every field has its type; sequence numbers, toads and thresholds
  *     parse; keys, digests and prefixes are valid qb64 of the right code
  *     group;
@@ -226,6 +227,24 @@ struct kd_rpy {
     struct kd_ksn ksn;
 };
 
+/* ---- exn ---- */
+enum kd_exn_form {
+    KD_EXN_KERIPY, /* v t d i rp p dt r q a e (rp optional) */
+    KD_EXN_KERIOX, /* v t d dt r q a (keriox /fwd) */
+};
+
+/*
+ * What kerid reads of an exn: its field list and the string members pre and
+ * topic of q when q is a map (keriox /fwd: q = {"pre": <recipient>,
+ * "topic": "multisig" | "delegate"}; other members and non-string values
+ * are skipped). The payload a is ev->a (the whole encoded value).
+ */
+struct kd_exn {
+    enum kd_exn_form form;
+    bool has_pre, has_topic;
+    struct kd_span pre, topic;
+};
+
 /* ---- the event ---- */
 struct kd_event {
     const uint8_t *raw; /* the body (not owned) */
@@ -253,6 +272,7 @@ struct kd_event {
 
     struct kd_qry qry; /* qry only */
     struct kd_rpy rpy; /* rpy only */
+    struct kd_exn exn; /* exn only */
 };
 
 /* ---- why a body was refused ---- */

@@ -50,6 +50,8 @@ static const uint8_t kd_fl_qry[] = {F(V), F(T), F(D), F(DT), F(R), F(RR), F(Q)};
 static const uint8_t kd_fl_rpy[] = {F(V), F(T), F(D), F(DT), F(R), F(A)};
 static const uint8_t kd_fl_exn[] = {F(V),  F(T), F(D), F(I), F(RP), F(P),
                                     F(DT), F(R), F(Q), F(A), F(E)};
+/* keriox's exn (keriox-surface §1.1 /forward); its first three match kd_fl_exn. */
+static const uint8_t kd_fl_exn_keriox[] = {F(V), F(T), F(D), F(DT), F(R), F(Q), F(A)};
 #undef F
 
 static const struct {
@@ -575,6 +577,43 @@ static enum kd_err kd_read_qargs(struct kd_parse *ps)
     return err;
 }
 
+/* ---- exn ---- */
+
+/* Reads an exn's q map: string members pre and topic kept, the rest skipped. */
+static enum kd_err kd_read_exn_q(struct kd_parse *ps)
+{
+    struct kd_rd *rd = &ps->rd;
+    struct kd_exn *x = &ps->ev->exn;
+    const uint32_t start = rd->pos;
+    bool more;
+    enum kd_err err = kd_rd_enter(rd, KD_RD_MAP);
+
+    while (err == KD_OK) {
+        struct kd_span k;
+
+        err = kd_rd_next(rd, &more);
+        if (err != KD_OK || !more)
+            break;
+        err = kd_rd_key(rd, &k);
+        if (err != KD_OK)
+            break;
+        if (kd_rd_span_is(rd, k, "pre") && kd_rd_peek(rd) == KD_RD_STR) {
+            err = kd_read_str(ps, &x->pre);
+            x->has_pre = true;
+        } else if (kd_rd_span_is(rd, k, "topic") && kd_rd_peek(rd) == KD_RD_STR) {
+            err = kd_read_str(ps, &x->topic);
+            x->has_topic = true;
+        } else {
+            err = kd_rd_skip(rd, NULL);
+        }
+    }
+    if (err == KD_OK) {
+        ps->ev->q.off = start;
+        ps->ev->q.len = rd->pos - start;
+    }
+    return err;
+}
+
 /* ---- rpy ---- */
 
 /* Reads a map of required string members (any order, others skipped). */
@@ -929,6 +968,8 @@ static enum kd_err kd_read_field(struct kd_parse *ps, enum kd_field f)
     case KD_FIELD_Q:
         if (ev->ilk == KD_ILK_QRY) {
             err = kd_read_qargs(ps);
+        } else if (ev->ilk == KD_ILK_EXN && kd_rd_peek(rd) == KD_RD_MAP) {
+            err = kd_read_exn_q(ps);
         } else {
             err = kd_rd_skip(rd, &ev->q);
         }
@@ -1037,7 +1078,7 @@ static enum kd_err kd_read_fields(struct kd_parse *ps)
     struct kd_rd *rd = &ps->rd;
     struct kd_event *ev = ps->ev;
     const uint8_t *fl = kd_ilk_fields[ev->ilk].fields;
-    const unsigned nf = kd_ilk_fields[ev->ilk].n;
+    unsigned nf = kd_ilk_fields[ev->ilk].n;
     bool more;
     enum kd_err err;
 
@@ -1048,6 +1089,13 @@ static enum kd_err kd_read_fields(struct kd_parse *ps)
         err = kd_next_key(ps, &key, kd_field_names[f]);
         if (err != KD_OK)
             return err;
+        /* keriox's exn has dt where keripy's has i (the lists share v,t,d). */
+        if (f == KD_FIELD_I && ev->ilk == KD_ILK_EXN && kd_rd_span_is(rd, key, "dt")) {
+            fl = kd_fl_exn_keriox;
+            nf = sizeof kd_fl_exn_keriox;
+            f = (enum kd_field)fl[k];
+            ev->exn.form = KD_EXN_KERIOX;
+        }
         /* keripy tolerates exn without rp (senders before 1.1.25). */
         if (f == KD_FIELD_RP && !kd_rd_span_is(rd, key, "rp") && kd_rd_span_is(rd, key, "p"))
             f = (enum kd_field)fl[++k];
@@ -1152,6 +1200,7 @@ enum kd_err kd_event_parse_mode(struct kd_event *ev, const void *body, size_t le
     ev->nseals = 0;
     memset(&ev->qry, 0, sizeof ev->qry);
     memset(&ev->rpy, 0, sizeof ev->rpy);
+    memset(&ev->exn, 0, sizeof ev->exn);
     kd_tholder_set_numeric(&ev->kt, 0);
     kd_tholder_set_numeric(&ev->nt, 0);
     ev->raw = body;

@@ -373,3 +373,94 @@ test('POST /register: end role and loc scheme replies, served by the OOBI routes
     assert.equal((await k2.stop()).code, 0);
   }
 });
+
+// keriox /fwd exn (keriox-surface §1.1 /forward, §9 23): v,t,d,dt,r,q,a signed -HAB by a
+// controller known here, the embedded event's -AAB sig inside -LA# with path 5AABAA-a
+// (count = quadlets of path + content, keri-core §1.6).
+test('POST /forward: embedded event lands in the recipient mailbox topic (§9 23)', async () => {
+  const K = await import(path.join(SHARED, 'tools', 'keri-client', 'lib', 'keri.mjs'));
+  await K.init();
+  const seed = (label) => crypto.createHash('sha256').update(`kerid-forward|${label}`).digest();
+  const sender = K.signerFromRaw(seed('sender'));
+  const other = K.signerFromRaw(seed('other'));
+  const sicp = K.makeIcp({ keys: [sender.verfer.qb64], isith: '1' });
+  const oicp = K.makeIcp({ keys: [other.verfer.qb64], isith: '1' });
+  const sigOf = (signer, raw) => signer.sign(K.bytes(raw), 0).qb64;
+  const dt = '2026-01-01T00:00:00.000000+00:00';
+  const exn = (pre, topic) => K.saidify({ v: 'KERI10JSON000000_', t: 'exn', d: '', dt, r: '/fwd',
+    q: { pre, topic }, a: oicp.sad }).raw;
+  const inner = '-AAB' + sigOf(other, oicp.raw);
+  const pathed = '5AABAA-a' + inner;
+  assert.equal(pathed.length % 4, 0);
+  const q = pathed.length / 4;
+  const lgroup = '-LA' + 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'[q] + pathed;
+  const fwd = (raw, signer, pre) => raw + '-HAB' + pre + '-AAB' + sigOf(signer, raw) + lgroup;
+  const mbx = (aid) => {
+    const raw = K.saidify({ v: 'KERI10JSON000000_', t: 'qry', d: '', dt, r: 'mbx', rr: '',
+      q: { pre: aid, topics: { '/receipt': 0, '/multisig': 0, '/delegate': 0 }, i: aid, src: PREFIX } }).raw;
+    return raw + '-HAB' + sicp.sad.i + '-AAB' + sigOf(sender, raw);
+  };
+  const dir = scratch();
+  const k = await witness(dir);
+  try {
+    // unknown signer: the sender's KEL is not here yet
+    const body = fwd(exn(oicp.sad.i, 'multisig'), sender, sicp.sad.i);
+    let r = await post(k, '/forward', body);
+    assert.equal(r.status, 500);
+    assert.equal(r.body.toString(), `{"QueryError":{"KeriError":{"UnknownSigner":"${sicp.sad.i}"}}}`);
+    assert.equal((await post(k, '/process', sicp.raw + '-AAB' + sigOf(sender, sicp.raw))).status, 200);
+    // bad exn signature (signed by another key): refused, nothing stored
+    r = await post(k, '/forward', fwd(exn(oicp.sad.i, 'multisig'), other, sicp.sad.i));
+    assert.equal(r.status, 500);
+    assert.equal(r.body.toString(), '{"KeriError":"SignatureVerificationError"}');
+    // unknown topic, missing -L group
+    r = await post(k, '/forward', fwd(exn(oicp.sad.i, 'receipt'), sender, sicp.sad.i));
+    assert.equal(r.status, 500);
+    assert.equal(r.body.toString(), '{"ParseError":{"DeserializeError":"unknown forward topic"}}');
+    const noL = exn(oicp.sad.i, 'delegate');
+    r = await post(k, '/forward', noL + '-HAB' + sicp.sad.i + '-AAB' + sigOf(sender, noL));
+    assert.equal(r.status, 500);
+    assert.equal(r.body.toString(), '{"ParseError":{"AttachmentError":"Missing attachment"}}');
+    // pathed content that is not the embedded event's -A sigs and -C receipts
+    const withL = (raw, content) => {
+      const t = '5AABAA-a' + content;
+      return raw + '-HAB' + sicp.sad.i + '-AAB' + sigOf(sender, raw) +
+        '-LA' + 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'[t.length / 4] + t;
+    };
+    const good = exn(oicp.sad.i, 'multisig');
+    r = await post(k, '/forward', withL(good, ''));
+    assert.equal(r.body.toString(), '{"ParseError":{"AttachmentError":"forwarded event has no signatures"}}');
+    r = await post(k, '/forward', withL(good, inner + '-BAB' + inner.slice(4)));
+    assert.equal(r.body.toString(),
+      '{"ParseError":{"AttachmentError":"forwarded event attachments are not -A or -C groups"}}');
+    // not a /fwd exn; an embedded message that is not a key event
+    const rpy = K.saidify({ v: 'KERI10JSON000000_', t: 'exn', d: '', dt, r: '/other', q: { pre: oicp.sad.i, topic: 'multisig' }, a: oicp.sad }).raw;
+    r = await post(k, '/forward', withL(rpy, inner));
+    assert.equal(r.body.toString(), '{"ParseError":{"DeserializeError":"not a /fwd exchange message"}}');
+    const notEvent = K.saidify({ v: 'KERI10JSON000000_', t: 'exn', d: '', dt, r: '/fwd',
+      q: { pre: oicp.sad.i, topic: 'multisig' }, a: { x: 1 } }).raw;
+    r = await post(k, '/forward', withL(notEvent, inner));
+    assert.equal(r.status, 500);
+    assert.match(r.body.toString(), /^\{"ParseError":\{"DeserializeError":"/);
+    // the mailbox of the recipient is still empty
+    r = await post(k, '/query', mbx(oicp.sad.i));
+    assert.equal(r.status, 200);
+    assert.deepEqual(JSON.parse(r.body), { receipt: '', multisig: '', delegate: '' });
+    // good: 200, then the embedded event with its signature in multisig
+    r = await post(k, '/forward', body);
+    assert.equal(r.status, 200);
+    assert.equal(r.body.length, 0);
+    r = await post(k, '/query', mbx(oicp.sad.i));
+    assert.equal(r.status, 200);
+    const box = JSON.parse(r.body);
+    assert.equal(box.multisig, oicp.raw + inner);
+    assert.equal(box.delegate, '');
+    assert.ok(verify('B' + other.verfer.qb64.slice(1), oicp.raw, inner.slice(4)));
+    // delegate topic
+    assert.equal((await post(k, '/forward', fwd(exn(oicp.sad.i, 'delegate'), sender, sicp.sad.i))).status, 200);
+    r = await post(k, '/query', mbx(oicp.sad.i));
+    assert.equal(JSON.parse(r.body).delegate, oicp.raw + inner);
+  } finally {
+    assert.equal((await k.stop()).code, 0);
+  }
+});

@@ -1692,6 +1692,77 @@ static void test_exn(void **state)
     free(norp);
 }
 
+/* keriox's exn field list v,t,d,dt,r,q,a (keriox-surface §1.1 /forward). */
+static void test_exn_keriox(void **state)
+{
+    char exn[] = "{\"v\":\"#################\",\"t\":\"exn\",\"d\":"
+                 "\"############################################\",\"dt\":"
+                 "\"2021-01-01T00:00:00.000000+00:00\",\"r\":\"/fwd\",\"q\":{\"pre\":"
+                 "\"EAKCxMOuoRzREVHsHCkLilBrUXTvyenBiuM2QtV8BB0C\",\"topic\":\"multisig\"},"
+                 "\"a\":{\"v\":\"KERI10JSON000000_\",\"t\":\"icp\"}}";
+    char *body;
+
+    (void)state;
+    assert_int_equal(kd_said_fill(&g_ev, exn, strlen(exn), NULL), KD_OK);
+    assert_int_equal(g_ev.ilk, KD_ILK_EXN);
+    assert_int_equal(g_ev.exn.form, KD_EXN_KERIOX);
+    assert_false(g_ev.present & (1u << KD_FIELD_I));
+    assert_false(g_ev.present & (1u << KD_FIELD_E));
+    assert_true(g_ev.present & (1u << KD_FIELD_A));
+    assert_span(&g_ev, g_ev.r, "/fwd");
+    assert_true(g_ev.exn.has_pre && g_ev.exn.has_topic);
+    assert_span(&g_ev, g_ev.exn.pre, "EAKCxMOuoRzREVHsHCkLilBrUXTvyenBiuM2QtV8BB0C");
+    assert_span(&g_ev, g_ev.exn.topic, "multisig");
+    assert_span(&g_ev, g_ev.a, "{\"v\":\"KERI10JSON000000_\",\"t\":\"icp\"}");
+
+    /* the SAID is checked as for any exn */
+    body = mutate(exn, "multisig", "delegate");
+    assert_fault(body, KD_EVF_SAID);
+    resaid(body);
+    assert_parses(body);
+    assert_span(&g_ev, g_ev.exn.topic, "delegate");
+    free(body);
+
+    /* non-string pre/topic are skipped, not refused */
+    body = mutate(exn, "\"topic\":\"multisig\"", "\"topic\":7");
+    resaid(body);
+    assert_parses(body);
+    assert_true(g_ev.exn.has_pre);
+    assert_false(g_ev.exn.has_topic);
+    free(body);
+
+    /* keriox list, no more and no less (fields are checked before the SAID) */
+    body = mutate(exn, "\"t\":\"icp\"}}", "\"t\":\"icp\"},\"e\":{}}");
+    assert_fault(body, KD_EVF_FIELDS);
+    free(body);
+    body = mutate(exn, ",\"a\":{\"v\":\"KERI10JSON000000_\",\"t\":\"icp\"}", "");
+    assert_fault(body, KD_EVF_FIELDS);
+    free(body);
+    body = mutate(exn, "\"r\":\"/fwd\",", "");
+    assert_fault(body, KD_EVF_FIELDS);
+    free(body);
+    /* i after dt is neither list */
+    body = mutate(exn, "\"r\":\"/fwd\"", "\"i\":\"x\",\"r\":\"/fwd\"");
+    assert_fault(body, KD_EVF_FIELDS);
+    free(body);
+}
+
+/* keripy's exn exposes q.pre and q.topic the same way. */
+static void test_exn_keripy_q(void **state)
+{
+    char exn[] = "{\"v\":\"#################\",\"t\":\"exn\",\"d\":"
+                 "\"############################################\",\"i\":"
+                 "\"EAKCxMOuoRzREVHsHCkLilBrUXTvyenBiuM2QtV8BB0C\",\"rp\":\"\",\"p\":\"\",\"dt\":"
+                 "\"2021-01-01T00:00:00.000000+00:00\",\"r\":\"/fwd\",\"q\":{\"pre\":\"x\","
+                 "\"topic\":\"y\"},\"a\":{},\"e\":{}}";
+
+    (void)state;
+    assert_int_equal(kd_said_fill(&g_ev, exn, strlen(exn), NULL), KD_OK);
+    assert_int_equal(g_ev.exn.form, KD_EXN_KERIPY);
+    assert_span(&g_ev, g_ev.exn.pre, "x");
+    assert_span(&g_ev, g_ev.exn.topic, "y");
+}
+
 /* ---- limits and hostile shapes ---- */
 
 static void test_limits(void **state)
@@ -2339,6 +2410,8 @@ int main(void)
         cmocka_unit_test(test_json_accepts),
         cmocka_unit_test(test_seals),
         cmocka_unit_test(test_exn),
+        cmocka_unit_test(test_exn_keriox),
+        cmocka_unit_test(test_exn_keripy_q),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_truncations_and_flips),
         cmocka_unit_test(test_establishment_rules),

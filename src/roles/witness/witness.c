@@ -2,8 +2,8 @@
  * The witness role (keriox-surface §1): its role table, its state, the
  * receipt it makes inside the transaction of every event that names it,
  * and the helpers its route files share. The routes live in process.c
- * (POST /process), query.c (POST /query), register.c (POST /register) and
- * oobi.c (GET /oobi/...).
+ * (POST /process), query.c (POST /query), register.c (POST /register),
+ * forward.c (POST /forward) and oobi.c (GET /oobi/...).
  */
 #include "witness_int.h"
 
@@ -181,6 +181,7 @@ static const struct kd_route kd_witness_routes[] = {
     {KD_HTTP_POST, "/process", kd_wit_process, "process"},
     {KD_HTTP_POST, "/query", kd_wit_query, "query"},
     {KD_HTTP_POST, "/register", kd_wit_register, "register"},
+    {KD_HTTP_POST, "/forward", kd_wit_forward, "forward"},
     {KD_HTTP_GET, "/oobi/{eid}", kd_wit_oobi_eid, "oobi_eid"},
     {KD_HTTP_GET, "/oobi/{cid}/{role}/{eid}", kd_wit_oobi_role, "oobi_role"},
     {0, NULL, NULL, NULL},

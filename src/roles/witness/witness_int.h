@@ -69,6 +69,9 @@ void kd_wit_process(struct kd_http_req *req, void *ctx);
 /* ---- query.c ---- */
 void kd_wit_query(struct kd_http_req *req, void *ctx);
 
+/* ---- forward.c ---- */
+void kd_wit_forward(struct kd_http_req *req, void *ctx);
+
 /* ---- register.c ---- */
 void kd_wit_register(struct kd_http_req *req, void *ctx);
 

@@ -1,0 +1,393 @@
+/*
+ * POST /forward (keriox-surface §1.1): a keriox /fwd exn, its field list
+ * v,t,d,dt,r,q,a with q = {"pre": <recipient>, "topic": "multisig" |
+ * "delegate"} and a = an embedded key event. Attachments: the sender's
+ * signature group (-H/-F transferable, verified against the sender's KEL
+ * here; -C non-transferable) and one -L pathed group holding the embedded
+ * event's -A signatures and optional -C receipts. The embedded event and
+ * those attachments, in replay form (keriox-surface §3.6: -A## then -C##),
+ * are appended to the recipient's mailbox topic in one store write; the
+ * answer (200, empty) follows the commit. The embedded event's signatures
+ * are carried, not verified (keriox forwards them as received; the
+ * recipient verifies when it processes the event).
+ *
+ * Error bodies (500): a bad exn signature is {"KeriError":
+ * "SignatureVerificationError"}; an unknown sender {"QueryError":
+ * {"KeriError":{"UnknownSigner":"<aid>"}}}; malformed input {"ParseError":
+ * {"DeserializeError"|"AttachmentError":"<why>"}}.
+ */
+#include "witness_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kerid/cesr_stream.h"
+#include "kerid/crypto.h"
+#include "kerid/event.h"
+#include "kerid/kel.h"
+#include "kerid/log.h"
+#include "kerid/node.h"
+#include "kerid/tholder.h"
+
+#define KD_WIT_FWD_ERR_MAX 512u
+
+struct kd_wit_fwd {
+    struct kd_http_req *req;
+    struct kd_store_txn *txn; /* during the write only */
+    struct kd_event *ev;      /* the exn */
+    struct kd_event *inner;   /* the embedded event */
+    struct kd_buf msg;        /* what goes to the mailbox */
+    unsigned nmsgs;
+    unsigned ninner;
+    bool failed; /* err holds the answer */
+    size_t err_len;
+    char err[KD_WIT_FWD_ERR_MAX];
+    size_t len;
+    unsigned char body[]; /* the request body, copied */
+};
+
+/* Records a JSON error answer; stops the split. */
+static enum kd_err kd_wit_fwd_fail(struct kd_wit_fwd *j, const char *body)
+{
+    const size_t n = strlen(body);
+
+    j->failed = true;
+    j->err_len = n < sizeof(j->err) ? n : sizeof(j->err) - 1;
+    memcpy(j->err, body, j->err_len);
+    j->err[j->err_len] = '\0';
+    return KD_EINVAL;
+}
+
+/* {"ParseError":{"<inner>":"<text JSON-escaped>"}}; stops the split. */
+static enum kd_err kd_wit_fwd_parse_fail(struct kd_wit_fwd *j, const char *inner, const char *text)
+{
+    struct kd_buf b;
+    enum kd_err e;
+
+    kd_buf_init(&b, KD_WIT_FWD_ERR_MAX - 1);
+    e = kd_buf_printf(&b, "{\"ParseError\":{\"%s\":\"", inner);
+    if (e == KD_OK)
+        e = kd_buf_append_json_escaped(&b, text, strlen(text));
+    if (e == KD_OK)
+        e = kd_buf_append_str(&b, "\"}}");
+    if (e == KD_OK)
+        e = kd_buf_append(&b, "", 1);
+    e = kd_wit_fwd_fail(j, e == KD_OK ? (const char *)b.data
+                                      : "{\"ParseError\":{\"DeserializeError\":\"?\"}}");
+    kd_buf_free(&b);
+    return e;
+}
+
+static enum kd_err kd_wit_fwd_badsig(struct kd_wit_fwd *j)
+{
+    return kd_wit_fwd_fail(j, "{\"KeriError\":\"SignatureVerificationError\"}");
+}
+
+/* Whether s (n bytes) is a plausible qb64 identifier. */
+static bool kd_wit_fwd_qb64(const char *s, size_t n)
+{
+    if (n == 0 || n > KD_KEL_ID_MAX)
+        return false;
+    for (size_t k = 0; k < n; k++) {
+        const char ch = s[k];
+
+        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+              ch == '-' || ch == '_'))
+            return false;
+    }
+    return true;
+}
+
+/* Whether group g lies inside group outer's text. */
+static bool kd_wit_fwd_inside(const struct kd_cesr_group *g, const struct kd_cesr_group *outer)
+{
+    return g->offset > outer->offset && g->offset < outer->offset + outer->len;
+}
+
+/* Verifies transferable signatures over the body against pre's keys (the
+ * current ones, or with -F those of the establishment event sn/said). */
+static enum kd_err kd_wit_fwd_verify_trans(struct kd_wit_fwd *j, const struct kd_cesr_msg *msg,
+                                           struct kd_cesr_trans_group *tg, bool last)
+{
+    struct kd_store_rd *rd = kd_store_txn_reader(j->txn);
+    struct kd_kel_state *st = NULL;
+    struct kd_tholder *th = NULL;
+    struct kd_cesr_siger sg;
+    bool *verified = NULL;
+    char pre[KD_KEL_ID_MAX + 1], said[KD_KEL_ID_MAX + 1];
+    enum kd_err e;
+
+    if (kd_cesr_qb64_encode(tg->prefix.code, tg->prefix.raw, tg->prefix.raw_len, pre, sizeof(pre),
+                            NULL) != KD_OK)
+        return kd_wit_fwd_badsig(j);
+    e = last ? kd_kel_state_load(rd, pre, &st) : kd_kel_state_at(rd, pre, tg->sn, &st);
+    if (e == KD_ENOTFOUND) {
+        char body[KD_WIT_FWD_ERR_MAX];
+
+        snprintf(body, sizeof(body), "{\"QueryError\":{\"KeriError\":{\"UnknownSigner\":\"%s\"}}}",
+                 pre);
+        return kd_wit_fwd_fail(j, body);
+    }
+    if (e != KD_OK)
+        goto out;
+    if (!last && (kd_cesr_qb64_encode(tg->said.code, tg->said.raw, tg->said.raw_len, said,
+                                      sizeof(said), NULL) != KD_OK ||
+                  st->ee_sn != tg->sn || strcmp(st->ee_said, said) != 0)) {
+        e = kd_wit_fwd_badsig(j);
+        goto out;
+    }
+    verified = calloc(st->nkeys > 0 ? st->nkeys : 1, sizeof(bool));
+    th = calloc(1, sizeof(*th));
+    if (verified == NULL || th == NULL) {
+        e = KD_ENOMEM;
+        goto out;
+    }
+    while (kd_cesr_next_siger(&tg->sigs, &sg) == KD_OK) {
+        if (sg.index < st->nkeys && st->key_ok[sg.index] && sg.sig_len == KD_ED25519_SIG_LEN &&
+            kd_ed25519_verify(st->key_raw[sg.index], msg->body, msg->body_len, sg.sig) == KD_OK)
+            verified[sg.index] = true;
+    }
+    if (kd_tholder_parse_json(th, kd_kel_str(st, st->kt), st->kt.len, NULL) == KD_OK &&
+        kd_tholder_satisfied(th, verified, st->nkeys))
+        e = KD_OK;
+    else
+        e = kd_wit_fwd_badsig(j);
+out:
+    free(verified);
+    free(th);
+    kd_kel_state_free(st);
+    return e;
+}
+
+/* Verifies the exn's own signature group (the first -H, -F or -C outside
+ * the -L group lg). */
+static enum kd_err kd_wit_fwd_verify(struct kd_wit_fwd *j, const struct kd_cesr_msg *msg,
+                                     const struct kd_cesr_group *lg)
+{
+    const struct kd_cesr_attachments *att = &msg->att;
+    enum kd_cesr_ctr code = KD_CESR_CTR_COUNT_;
+    struct kd_cesr_iter it;
+
+    for (unsigned g = 0; g < att->ngroups && code == KD_CESR_CTR_COUNT_; g++) {
+        const enum kd_cesr_ctr c = att->groups[g].code;
+
+        if ((c == KD_CESR_CTR_TRANS_LAST_IDX_SIG_GROUPS || c == KD_CESR_CTR_TRANS_IDX_SIG_GROUPS ||
+             c == KD_CESR_CTR_NON_TRANS_RECEIPT_COUPLES) &&
+            !kd_wit_fwd_inside(&att->groups[g], lg))
+            code = c;
+    }
+    if (code == KD_CESR_CTR_COUNT_)
+        return kd_wit_fwd_parse_fail(j, "AttachmentError", "Missing attachment");
+    kd_cesr_iter_init(&it, att, code);
+    if (code == KD_CESR_CTR_NON_TRANS_RECEIPT_COUPLES) {
+        struct kd_cesr_couple cp;
+
+        if (kd_cesr_next_couple(&it, &cp) != KD_OK || !kd_code_is_nontrans(cp.prefix.code) ||
+            cp.sig.code != KD_CESR_ED25519_SIG ||
+            kd_ed25519_verify(cp.prefix.raw, msg->body, msg->body_len, cp.sig.raw) != KD_OK)
+            return kd_wit_fwd_badsig(j);
+        return KD_OK;
+    }
+    {
+        struct kd_cesr_trans_group tg;
+
+        if (kd_cesr_next_trans_group(&it, &tg) != KD_OK)
+            return kd_wit_fwd_badsig(j);
+        return kd_wit_fwd_verify_trans(j, msg, &tg, code == KD_CESR_CTR_TRANS_LAST_IDX_SIG_GROUPS);
+    }
+}
+
+/* The embedded event with the -L group's attachments, as one message:
+ * checked, then written to j->msg in replay form (-A groups, then -C). */
+static enum kd_err kd_wit_fwd_inner(void *ctx, const struct kd_cesr_msg *msg)
+{
+    struct kd_wit_fwd *j = ctx;
+    const struct kd_cesr_attachments *att = &msg->att;
+    struct kd_event_diag diag;
+    const struct kd_event *in = j->inner;
+    bool sigs = false;
+    enum kd_err e;
+
+    if (++j->ninner > 1)
+        return kd_wit_fwd_parse_fail(j, "DeserializeError", "more than one forwarded event");
+    memset(&diag, 0, sizeof(diag));
+    if (kd_event_parse(j->inner, msg->body, msg->body_len, &diag) != KD_OK)
+        return kd_wit_fwd_parse_fail(j, "DeserializeError",
+                                     diag.why != NULL ? diag.why : "malformed forwarded event");
+    if (in->ilk != KD_ILK_ICP && in->ilk != KD_ILK_ROT && in->ilk != KD_ILK_IXN &&
+        in->ilk != KD_ILK_DIP && in->ilk != KD_ILK_DRT)
+        return kd_wit_fwd_parse_fail(j, "DeserializeError", "forwarded message is not a key event");
+    for (unsigned g = 0; g < att->ngroups; g++) {
+        if (att->groups[g].code == KD_CESR_CTR_CONTROLLER_IDX_SIGS)
+            sigs = true;
+        else if (att->groups[g].code != KD_CESR_CTR_NON_TRANS_RECEIPT_COUPLES)
+            return kd_wit_fwd_parse_fail(j, "AttachmentError",
+                                         "forwarded event attachments are not -A or -C groups");
+    }
+    if (!sigs)
+        return kd_wit_fwd_parse_fail(j, "AttachmentError", "forwarded event has no signatures");
+    e = kd_buf_append(&j->msg, msg->body, msg->body_len);
+    for (unsigned pass = 0; pass < 2 && e == KD_OK; pass++) {
+        const enum kd_cesr_ctr want =
+            pass == 0 ? KD_CESR_CTR_CONTROLLER_IDX_SIGS : KD_CESR_CTR_NON_TRANS_RECEIPT_COUPLES;
+
+        for (unsigned g = 0; g < att->ngroups && e == KD_OK; g++)
+            if (att->groups[g].code == want)
+                e = kd_buf_append(&j->msg, att->groups[g].text, att->groups[g].len);
+    }
+    return e;
+}
+
+/* One exn of the body: checked, verified, its event appended to the mailbox. */
+static enum kd_err kd_wit_fwd_msg(void *ctx, const struct kd_cesr_msg *msg)
+{
+    struct kd_wit_fwd *j = ctx;
+    const struct kd_event *ev = j->ev;
+    const struct kd_cesr_attachments *att = &msg->att;
+    const struct kd_cesr_group *lg = NULL;
+    struct kd_event_diag diag;
+    struct kd_cesr_error cerr;
+    char pre[KD_KEL_ID_MAX + 1];
+    const char *topic;
+    unsigned char *joined = NULL;
+    size_t jlen;
+    enum kd_err e;
+
+    j->nmsgs++;
+    memset(&diag, 0, sizeof(diag));
+    if (kd_event_parse(j->ev, msg->body, msg->body_len, &diag) != KD_OK)
+        return kd_wit_fwd_parse_fail(j, "DeserializeError",
+                                     diag.why != NULL ? diag.why : "malformed message");
+    if (ev->ilk != KD_ILK_EXN || !kd_span_eq(ev, ev->r, "/fwd"))
+        return kd_wit_fwd_parse_fail(j, "DeserializeError", "not a /fwd exchange message");
+    if (!ev->exn.has_pre || !kd_wit_fwd_qb64(kd_span_ptr(ev, ev->exn.pre), ev->exn.pre.len))
+        return kd_wit_fwd_parse_fail(j, "DeserializeError", "missing or invalid field `pre`");
+    if (ev->exn.has_topic && kd_span_eq(ev, ev->exn.topic, KD_WIT_TOPIC_MULTISIG))
+        topic = KD_WIT_TOPIC_MULTISIG;
+    else if (ev->exn.has_topic && kd_span_eq(ev, ev->exn.topic, KD_WIT_TOPIC_DELEGATE))
+        topic = KD_WIT_TOPIC_DELEGATE;
+    else
+        return kd_wit_fwd_parse_fail(j, "DeserializeError", "unknown forward topic");
+    if (ev->version.kind != KD_KIND_JSON || ev->a.len == 0 || kd_span_ptr(ev, ev->a)[0] != '{')
+        return kd_wit_fwd_parse_fail(j, "DeserializeError", "field `a` is not an event");
+    memcpy(pre, kd_span_ptr(ev, ev->exn.pre), ev->exn.pre.len);
+    pre[ev->exn.pre.len] = '\0';
+    for (unsigned g = 0; g < att->ngroups && lg == NULL; g++)
+        if (att->groups[g].code == KD_CESR_CTR_PATHED_MATERIAL_GROUP ||
+            att->groups[g].code == KD_CESR_CTR_BIG_PATHED_MATERIAL_GROUP)
+            lg = &att->groups[g];
+    if (lg == NULL)
+        return kd_wit_fwd_parse_fail(j, "AttachmentError", "Missing attachment");
+    if ((e = kd_wit_fwd_verify(j, msg, lg)) != KD_OK)
+        return e;
+    /* the embedded event followed by the pathed group's content, split as one message */
+    jlen = (size_t)ev->a.len + lg->items_len;
+    joined = malloc(jlen);
+    if (joined == NULL)
+        return KD_ENOMEM;
+    memcpy(joined, kd_span_ptr(ev, ev->a), ev->a.len);
+    memcpy(joined + ev->a.len, lg->items, lg->items_len);
+    kd_buf_reset(&j->msg);
+    j->ninner = 0;
+    memset(&cerr, 0, sizeof(cerr));
+    e = kd_cesr_split_all(joined, jlen, NULL, kd_wit_fwd_inner, j, &cerr);
+    if (j->failed)
+        goto out;
+    if (e != KD_OK && cerr.code == KD_OK)
+        goto out; /* memory */
+    if (e != KD_OK) {
+        e = kd_wit_fwd_parse_fail(j, "DeserializeError",
+                                  cerr.reason != NULL ? cerr.reason : "malformed forwarded event");
+        goto out;
+    }
+    if (j->ninner != 1) {
+        e = kd_wit_fwd_parse_fail(j, "DeserializeError", "no forwarded event");
+        goto out;
+    }
+    e = kd_store_mbx_append(j->txn, pre, topic, j->msg.data, j->msg.len, NULL);
+out:
+    free(joined);
+    return e;
+}
+
+/* Writer thread: every exn verified and forwarded, in this write. */
+static enum kd_err kd_wit_fwd_write(struct kd_store_txn *txn, void *arg)
+{
+    struct kd_wit_fwd *j = arg;
+    struct kd_cesr_error cerr;
+    enum kd_err e;
+
+    memset(&cerr, 0, sizeof(cerr));
+    j->txn = txn;
+    e = kd_cesr_split_all(j->body, j->len, NULL, kd_wit_fwd_msg, j, &cerr);
+    j->txn = NULL;
+    if (j->failed)
+        return KD_OK;
+    if (e != KD_OK && cerr.code == KD_OK)
+        return e; /* store or memory failure: roll back */
+    if (e != KD_OK)
+        kd_wit_fwd_parse_fail(j, "DeserializeError",
+                              cerr.reason != NULL ? cerr.reason : "malformed message");
+    return KD_OK;
+}
+
+static void kd_wit_fwd_done(enum kd_err result, void *arg)
+{
+    struct kd_wit_fwd *j = arg;
+
+    if (result != KD_OK) {
+        kd_log_error("witness", "/forward: %s", kd_err_message(result));
+        kd_http_respond_error(j->req, result, NULL);
+    } else if (j->failed) {
+        kd_wit_respond_json(j->req, 500, j->err, j->err_len);
+    } else {
+        kd_wit_respond_text(j->req, "", 0);
+    }
+    kd_buf_free(&j->msg);
+    free(j->inner);
+    free(j->ev);
+    free(j);
+}
+
+void kd_wit_forward(struct kd_http_req *req, void *ctx)
+{
+    struct kd_role_instance *ri = ctx;
+    size_t len = 0;
+    const unsigned char *body = kd_http_req_body(req, &len);
+    struct kd_wit_fwd *j;
+    enum kd_err e;
+
+    if (!kd_wit_utf8_ok(body, len)) {
+        kd_wit_respond_not_utf8(req);
+        return;
+    }
+    if (len == 0) {
+        kd_wit_respond_text(req, "", 0);
+        return;
+    }
+    if (len > KD_STORE_BLOB_MAX) {
+        kd_http_respond_error(req, KD_ETOOLARGE, NULL);
+        return;
+    }
+    j = calloc(1, sizeof(*j) + len);
+    if (j == NULL || (j->ev = malloc(sizeof(*j->ev))) == NULL ||
+        (j->inner = malloc(sizeof(*j->inner))) == NULL) {
+        if (j != NULL)
+            free(j->ev);
+        free(j);
+        kd_http_respond_error(req, KD_ENOMEM, NULL);
+        return;
+    }
+    j->req = req;
+    j->len = len;
+    kd_buf_init(&j->msg, KD_STORE_BLOB_MAX);
+    memcpy(j->body, body, len);
+    e = kd_store_submit(ri->node->store, kd_wit_fwd_write, kd_wit_fwd_done, j);
+    if (e != KD_OK) {
+        free(j->inner);
+        free(j->ev);
+        free(j);
+        kd_http_respond_error(req, e, NULL);
+    }
+}
