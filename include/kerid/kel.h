@@ -150,6 +150,17 @@ enum kd_err kd_kel_rebuild_state(struct kd_store_rd *rd, const char *prefix,
  * verified witness signatures ("fully witnessed", §4.6), bt and witnesses
  * being those in force at sn. *yes is false for an unknown event.
  */
+/*
+ * Checks indexed signatures (sigs iterates a -A group, e.g. the nested one of
+ * a -H or -F group) over the received bytes body against st's current keys
+ * and signing threshold: *satisfied tells whether the verified indices meet
+ * kt. Signatures with an index past the keys, a non-Ed25519 code or a bad
+ * value are ignored; a malformed one ends the group. Used for what is signed
+ * outside key events: queries, replies, exchanges. KD_ENOMEM or KD_OK.
+ */
+enum kd_err kd_kel_state_verify_sigs(const struct kd_kel_state *st, struct kd_cesr_iter *sigs,
+                                     const void *body, size_t n, bool *satisfied);
+
 enum kd_err kd_kel_fully_witnessed(struct kd_store_rd *rd, const char *prefix, kd_sn_t sn,
                                    const char *said, bool *yes);
 

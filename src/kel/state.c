@@ -590,3 +590,33 @@ enum kd_err kd_kel_state_at(struct kd_store_rd *rd, const char *prefix, kd_sn_t 
     kd_buf_free(&b);
     return err;
 }
+
+enum kd_err kd_kel_state_verify_sigs(const struct kd_kel_state *st, struct kd_cesr_iter *sigs,
+                                     const void *body, size_t n, bool *satisfied)
+{
+    struct kd_cesr_siger sg;
+    struct kd_tholder *th = NULL;
+    bool *verified = NULL;
+    enum kd_err e;
+
+    *satisfied = false;
+    verified = calloc(st->nkeys > 0 ? st->nkeys : 1, sizeof(bool));
+    th = calloc(1, sizeof(*th));
+    if (verified == NULL || th == NULL) {
+        e = KD_ENOMEM;
+        goto out;
+    }
+    /* a malformed signature ends the group: what verified so far counts */
+    while (kd_cesr_next_siger(sigs, &sg) == KD_OK) {
+        if (sg.index < st->nkeys && st->key_ok[sg.index] && sg.sig_len == KD_ED25519_SIG_LEN &&
+            kd_ed25519_verify(st->key_raw[sg.index], body, n, sg.sig) == KD_OK)
+            verified[sg.index] = true;
+    }
+    e = KD_OK;
+    *satisfied = kd_tholder_parse_json(th, kd_kel_str(st, st->kt), st->kt.len, NULL) == KD_OK &&
+                 kd_tholder_satisfied(th, verified, st->nkeys);
+out:
+    free(verified);
+    free(th);
+    return e;
+}

@@ -112,9 +112,7 @@ static enum kd_err kd_wit_fwd_verify_trans(struct kd_wit_fwd *j, const struct kd
 {
     struct kd_store_rd *rd = kd_store_txn_reader(j->txn);
     struct kd_kel_state *st = NULL;
-    struct kd_tholder *th = NULL;
-    struct kd_cesr_siger sg;
-    bool *verified = NULL;
+    bool ok = false;
     char pre[KD_KEL_ID_MAX + 1], said[KD_KEL_ID_MAX + 1];
     enum kd_err e;
 
@@ -137,25 +135,10 @@ static enum kd_err kd_wit_fwd_verify_trans(struct kd_wit_fwd *j, const struct kd
         e = kd_wit_fwd_badsig(j);
         goto out;
     }
-    verified = calloc(st->nkeys > 0 ? st->nkeys : 1, sizeof(bool));
-    th = calloc(1, sizeof(*th));
-    if (verified == NULL || th == NULL) {
-        e = KD_ENOMEM;
-        goto out;
-    }
-    while (kd_cesr_next_siger(&tg->sigs, &sg) == KD_OK) {
-        if (sg.index < st->nkeys && st->key_ok[sg.index] && sg.sig_len == KD_ED25519_SIG_LEN &&
-            kd_ed25519_verify(st->key_raw[sg.index], msg->body, msg->body_len, sg.sig) == KD_OK)
-            verified[sg.index] = true;
-    }
-    if (kd_tholder_parse_json(th, kd_kel_str(st, st->kt), st->kt.len, NULL) == KD_OK &&
-        kd_tholder_satisfied(th, verified, st->nkeys))
-        e = KD_OK;
-    else
+    e = kd_kel_state_verify_sigs(st, &tg->sigs, msg->body, msg->body_len, &ok);
+    if (e == KD_OK && !ok)
         e = kd_wit_fwd_badsig(j);
 out:
-    free(verified);
-    free(th);
     kd_kel_state_free(st);
     return e;
 }

@@ -85,10 +85,7 @@ static enum kd_err kd_wit_query_verify(struct kd_wit_qctx *c, const struct kd_ce
     }
     {
         struct kd_cesr_trans_group tg;
-        struct kd_cesr_siger sg;
         struct kd_kel_state *st = NULL;
-        struct kd_tholder *th = NULL;
-        bool *verified = NULL;
         char pre[KD_KEL_ID_MAX + 1];
         size_t plen = 0;
         bool ok = false;
@@ -107,23 +104,11 @@ static enum kd_err kd_wit_query_verify(struct kd_wit_qctx *c, const struct kd_ce
         }
         if (e != KD_OK)
             return e;
-        verified = calloc(st->nkeys > 0 ? st->nkeys : 1, sizeof(bool));
-        th = calloc(1, sizeof(*th));
-        if (verified == NULL || th == NULL) {
-            e = KD_ENOMEM;
+        e = kd_kel_state_verify_sigs(st, &tg.sigs, msg->body, msg->body_len, &ok);
+        if (e != KD_OK)
             goto hout;
-        }
-        while (kd_cesr_next_siger(&tg.sigs, &sg) == KD_OK) {
-            if (sg.index < st->nkeys && st->key_ok[sg.index] && sg.sig_len == 64 &&
-                kd_ed25519_verify(st->key_raw[sg.index], msg->body, msg->body_len, sg.sig) == KD_OK)
-                verified[sg.index] = true;
-        }
-        ok = kd_tholder_parse_json(th, kd_kel_str(st, st->kt), st->kt.len, NULL) == KD_OK &&
-             kd_tholder_satisfied(th, verified, st->nkeys);
         e = ok ? KD_OK : kd_wit_qfail(c, 500, invalid);
     hout:
-        free(verified);
-        free(th);
         kd_kel_state_free(st);
         return e;
     }
