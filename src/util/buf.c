@@ -100,6 +100,8 @@ enum kd_err kd_buf_append_json_escaped(struct kd_buf *b, const char *s, size_t n
     size_t start = 0;
     enum kd_err err;
 
+    if (n == 0)
+        return KD_OK; /* s may be NULL then */
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         char esc[6];

@@ -81,6 +81,8 @@ export async function start(args, { cwd, env = {}, listening = 1, timeoutMs = 10
       const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs2);
       const r = await exited;
       clearTimeout(t);
+      // a sanitizer or valgrind report at exit says why the status is not 0
+      if (r.code !== 0) console.error(`kerid exited ${r.code} (${r.signal}); stderr:\n${err}`);
       return r;
     },
   };
