@@ -464,3 +464,45 @@ test('POST /forward: embedded event lands in the recipient mailbox topic (§9 23
     assert.equal((await k.stop()).code, 0);
   }
 });
+
+test('SIGKILL after answers: every answered event and receipt is still there after restart', async () => {
+  const dir = scratch();
+  const corpus = path.join(dir, 'corpus.jsonl');
+  execFileSync('node', [KC, 'gen', '--controllers', '8', '--events', '3', '--witnesses', PREFIX,
+    '--toad', '1', '--seed', 'sigkill', '--out', corpus], { stdio: 'pipe' });
+  const events = fs.readFileSync(corpus, 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+    .filter((e) => e.type === 'event');
+  const byAid = new Map();
+  for (const e of events) {
+    if (!byAid.has(e.i)) byAid.set(e.i, []);
+    byAid.get(e.i).push(e);
+  }
+  let k = await witness(dir);
+  const answered = new Map(); // aid -> number of its events answered 200, in order
+  // one sequential stream per controller, all controllers at once: their writes share commits
+  await Promise.all([...byAid.entries()].map(async ([aid, evs]) => {
+    for (const e of evs) {
+      const r = await post(k, '/process', e.raw + e.atc);
+      assert.equal(r.status, 200);
+      answered.set(aid, (answered.get(aid) || 0) + 1);
+    }
+  }));
+  const killed = await k.stop('SIGKILL');
+  assert.equal(killed.signal, 'SIGKILL');
+  k = await witness(dir);
+  try {
+    for (const [aid, n] of answered) {
+      const kel = split((await get(k, `/oobi/${aid}/witness/${PREFIX}`)).body.toString())
+        .filter((m) => m.json.t !== 'rpy');
+      assert.equal(kel.length, n, `${aid}: every answered event kept`);
+      for (const m of kel) {
+        const at = m.atc.indexOf('-CAB' + PREFIX);
+        assert.ok(at >= 0, `${aid} sn ${m.json.s}: receipt kept`);
+        assert.ok(verify(PREFIX, m.body, m.atc.slice(at + 48, at + 48 + 88)));
+      }
+    }
+    assert.equal(answered.size, 8);
+  } finally {
+    assert.equal((await k.stop()).code, 0);
+  }
+});
