@@ -319,14 +319,7 @@ static void kd_wit_fwd_done(enum kd_err result, void *arg)
 {
     struct kd_wit_fwd *j = arg;
 
-    if (result != KD_OK) {
-        kd_log_error("witness", "/forward: %s", kd_err_message(result));
-        kd_http_respond_error(j->req, result, NULL);
-    } else if (j->failed) {
-        kd_wit_respond_json(j->req, 500, j->err, j->err_len);
-    } else {
-        kd_wit_respond_text(j->req, "", 0);
-    }
+    kd_wit_answer_write(j->req, "/forward", result, j->failed, j->err, j->err_len);
     kd_buf_free(&j->msg);
     free(j->inner);
     free(j->ev);
@@ -336,23 +329,13 @@ static void kd_wit_fwd_done(enum kd_err result, void *arg)
 void kd_wit_forward(struct kd_http_req *req, void *ctx)
 {
     struct kd_role_instance *ri = ctx;
-    size_t len = 0;
-    const unsigned char *body = kd_http_req_body(req, &len);
+    size_t len;
+    const unsigned char *body;
     struct kd_wit_fwd *j;
     enum kd_err e;
 
-    if (!kd_wit_utf8_ok(body, len)) {
-        kd_wit_respond_not_utf8(req);
+    if (!kd_wit_write_body(req, &body, &len))
         return;
-    }
-    if (len == 0) {
-        kd_wit_respond_text(req, "", 0);
-        return;
-    }
-    if (len > KD_STORE_BLOB_MAX) {
-        kd_http_respond_error(req, KD_ETOOLARGE, NULL);
-        return;
-    }
     j = calloc(1, sizeof(*j) + len);
     if (j == NULL || (j->ev = malloc(sizeof(*j->ev))) == NULL ||
         (j->inner = malloc(sizeof(*j->inner))) == NULL) {

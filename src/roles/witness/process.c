@@ -120,23 +120,13 @@ static void kd_wit_process_done(enum kd_err result, void *arg)
 void kd_wit_process(struct kd_http_req *req, void *ctx)
 {
     struct kd_role_instance *ri = ctx;
-    size_t len = 0;
-    const unsigned char *body = kd_http_req_body(req, &len);
+    size_t len;
+    const unsigned char *body;
     struct kd_wit_job *j;
     enum kd_err e;
 
-    if (!kd_wit_utf8_ok(body, len)) {
-        kd_wit_respond_not_utf8(req);
+    if (!kd_wit_write_body(req, &body, &len))
         return;
-    }
-    if (len == 0) {
-        kd_wit_respond_text(req, "", 0);
-        return;
-    }
-    if (len > KD_STORE_BLOB_MAX) { /* the HTTP limit is far below; never trust it here */
-        kd_http_respond_error(req, KD_ETOOLARGE, NULL);
-        return;
-    }
     j = calloc(1, sizeof(*j) + len);
     if (j == NULL) {
         kd_http_respond_error(req, KD_ENOMEM, NULL);

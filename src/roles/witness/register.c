@@ -263,14 +263,7 @@ static void kd_wit_reg_done(enum kd_err result, void *arg)
 {
     struct kd_wit_reg *j = arg;
 
-    if (result != KD_OK) {
-        kd_log_error("witness", "/register: %s", kd_err_message(result));
-        kd_http_respond_error(j->req, result, NULL);
-    } else if (j->failed) {
-        kd_wit_respond_json(j->req, 500, j->err, j->err_len);
-    } else {
-        kd_wit_respond_text(j->req, "", 0);
-    }
+    kd_wit_answer_write(j->req, "/register", result, j->failed, j->err, j->err_len);
     free(j->ev);
     free(j);
 }
@@ -278,23 +271,13 @@ static void kd_wit_reg_done(enum kd_err result, void *arg)
 void kd_wit_register(struct kd_http_req *req, void *ctx)
 {
     struct kd_role_instance *ri = ctx;
-    size_t len = 0;
-    const unsigned char *body = kd_http_req_body(req, &len);
+    size_t len;
+    const unsigned char *body;
     struct kd_wit_reg *j;
     enum kd_err e;
 
-    if (!kd_wit_utf8_ok(body, len)) {
-        kd_wit_respond_not_utf8(req);
+    if (!kd_wit_write_body(req, &body, &len))
         return;
-    }
-    if (len == 0) {
-        kd_wit_respond_text(req, "", 0);
-        return;
-    }
-    if (len > KD_STORE_BLOB_MAX) { /* the HTTP limit is far below; never trust it here */
-        kd_http_respond_error(req, KD_ETOOLARGE, NULL);
-        return;
-    }
     j = calloc(1, sizeof(*j) + len);
     if (j == NULL || (j->ev = malloc(sizeof(*j->ev))) == NULL) {
         free(j);

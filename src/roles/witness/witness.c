@@ -118,6 +118,38 @@ void kd_wit_respond_text(struct kd_http_req *req, const void *body, size_t len)
     kd_http_respond(req, 200, "text/plain; charset=utf-8", len > 0 ? body : "", len);
 }
 
+bool kd_wit_write_body(struct kd_http_req *req, const unsigned char **body, size_t *len)
+{
+    *len = 0;
+    *body = kd_http_req_body(req, len);
+    if (!kd_wit_utf8_ok(*body, *len)) {
+        kd_wit_respond_not_utf8(req);
+        return false;
+    }
+    if (*len == 0) {
+        kd_wit_respond_text(req, "", 0);
+        return false;
+    }
+    if (*len > KD_STORE_BLOB_MAX) { /* the HTTP limit is far below; never trust it here */
+        kd_http_respond_error(req, KD_ETOOLARGE, NULL);
+        return false;
+    }
+    return true;
+}
+
+void kd_wit_answer_write(struct kd_http_req *req, const char *route, enum kd_err result,
+                         bool failed, const char *err, size_t err_len)
+{
+    if (result != KD_OK) {
+        kd_log_error("witness", "%s: %s", route, kd_err_message(result));
+        kd_http_respond_error(req, result, NULL);
+    } else if (failed) {
+        kd_wit_respond_json(req, 500, err, err_len);
+    } else {
+        kd_wit_respond_text(req, "", 0);
+    }
+}
+
 bool kd_wit_utf8_ok(const unsigned char *p, size_t n)
 {
     size_t i = 0;

@@ -48,6 +48,15 @@ void kd_wit_respond_text(struct kd_http_req *req, const void *body, size_t len);
 bool kd_wit_utf8_ok(const unsigned char *p, size_t n);
 /* Answers req 400 text/plain "Can not decode body" (keriox String extractor). */
 void kd_wit_respond_not_utf8(struct kd_http_req *req);
+/* Checks a body that a write route (/process, /register, /forward) is about
+ * to copy into a store write: answers non-UTF-8 (400), empty (200, nothing to
+ * do, as keriox) and oversized (413) bodies itself and returns false then;
+ * true with *body and *len set when the caller goes on. */
+bool kd_wit_write_body(struct kd_http_req *req, const unsigned char **body, size_t *len);
+/* Answers a write route after its store write completed: the store's error,
+ * the keriox error body the write recorded (failed: 500 + err), or 200 empty. */
+void kd_wit_answer_write(struct kd_http_req *req, const char *route, enum kd_err result,
+                         bool failed, const char *err, size_t err_len);
 /* Appends the -C## couples group "-CAB" + prefix + sig to out. */
 enum kd_err kd_wit_append_cab(struct kd_buf *out, const char *prefix, const char *sig);
 
