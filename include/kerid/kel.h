@@ -218,6 +218,18 @@ struct kd_kel_accepted {
 typedef enum kd_err (*kd_kel_accept_fn)(void *arg, struct kd_store_txn *txn,
                                         const struct kd_kel_accepted *a);
 
+/*
+ * Called inside the transaction when a message just received (not one
+ * retried from an escrow) is escrowed as a new escrow row: res says which
+ * escrow and, for a partially delegated event, the delegator (waits_on);
+ * msg is the message as received. A non-KD_OK value stops processing and
+ * is returned by kd_kel_process.
+ */
+struct kd_kel_result;
+typedef enum kd_err (*kd_kel_escrow_fn)(void *arg, struct kd_store_txn *txn,
+                                        const struct kd_cesr_msg *msg,
+                                        const struct kd_kel_result *res);
+
 struct kd_kel_opts {
     /* The node's own non-transferable prefixes (its witness/watcher
      * identities). An event whose witness list names one of them is accepted
@@ -238,7 +250,8 @@ struct kd_kel_opts {
     struct kd_kel_timeouts timeouts;
     struct kd_kel_limits limits;
     kd_kel_accept_fn on_accept; /* may be NULL */
-    void *accept_arg;
+    kd_kel_escrow_fn on_escrow; /* may be NULL */
+    void *accept_arg;           /* the arg of both */
 };
 
 /* Fills o with the defaults: no own prefixes, validator behaviour,
@@ -252,6 +265,15 @@ struct kd_kel; /* opaque */
 enum kd_err kd_kel_new(struct kd_kel **out, const struct kd_kel_opts *opts);
 /* Frees an engine; NULL is ignored. */
 void kd_kel_free(struct kd_kel *k);
+
+/*
+ * Changes opts.delegation_requires_anchor for the kd_kel_process /
+ * kd_kel_process_body calls that follow (writer thread only). The witness
+ * sets it false around a request of the keripy surface (kli sends the
+ * delegate's event to its witnesses before the delegator anchors it, §4.7)
+ * and back to true afterwards; escrow sweeps use whatever is set.
+ */
+void kd_kel_set_delegation_requires_anchor(struct kd_kel *k, bool on);
 
 /* ---- verdicts ---- */
 
@@ -308,6 +330,7 @@ struct kd_kel_result {
     kd_sn_t sn;
     enum kd_store_escrow_kind escrow; /* ESCROWED: which escrow */
     char waits_on[KD_KEL_ID_MAX + 1]; /* ESCROWED partially delegated: the delegator */
+    bool escrow_added;                /* ESCROWED: a new escrow row, not a repeat */
     uint64_t fn;                      /* ACCEPTED event: first-seen ordinal */
     int64_t first_seen_us;            /* ACCEPTED event: first-seen time */
     int own_index;       /* ACCEPTED/DUPLICATE event: own prefix's witness index, or -1 */

@@ -55,6 +55,11 @@ struct kd_role {
      * receipt here so that they commit with the event). May be NULL. */
     enum kd_err (*on_accept)(struct kd_role_instance *ri, struct kd_store_txn *txn,
                              const struct kd_kel_accepted *a);
+    /* A message just received was escrowed as a new escrow row inside txn
+     * (writer thread): msg as received, res the engine's verdict. May be
+     * NULL. */
+    enum kd_err (*on_escrow)(struct kd_role_instance *ri, struct kd_store_txn *txn,
+                             const struct kd_cesr_msg *msg, const struct kd_kel_result *res);
 };
 
 extern const struct kd_role kd_role_witness;

@@ -82,6 +82,11 @@ void kd_kel_opts_default(struct kd_kel_opts *o)
     o->timeouts.default_timeout = KD_KEL_TIMEOUT_DEFAULT;
 }
 
+void kd_kel_set_delegation_requires_anchor(struct kd_kel *k, bool on)
+{
+    k->opts.delegation_requires_anchor = on;
+}
+
 static unsigned kd_kel_or(unsigned v, unsigned def)
 {
     return v != 0 ? v : def;
@@ -634,6 +639,7 @@ static enum kd_err kd_kel_escrow_event(struct kd_kel_pctx *p, enum kd_store_escr
     const struct kd_event *ev = k->ev;
     struct kd_kel_result *res = p->res;
     int64_t keep = -1;
+    bool added = false;
     enum kd_err err;
 
     if ((err = kd_kel_sigset_text(k->sigs, sigs_verified, rcts_verified, &k->att)) != KD_OK)
@@ -648,7 +654,6 @@ static enum kd_err kd_kel_escrow_event(struct kd_kel_pctx *p, enum kd_store_escr
     } else {
         struct kd_store_escrow e;
         uint64_t n = 0;
-        bool added = false;
 
         if (k->count[kind] >= k->opts.limits.escrow_rows) {
             kd_kel_res_reject(k, res, KD_KEL_F_ESCROW_FULL, "escrow full");
@@ -686,6 +691,7 @@ static enum kd_err kd_kel_escrow_event(struct kd_kel_pctx *p, enum kd_store_escr
     res->fault = KD_KEL_F_NONE;
     if (kind == KD_STORE_ESCROW_PARTIAL_DEL && dep != NULL)
         snprintf(res->waits_on, sizeof res->waits_on, "%s", dep);
+    res->escrow_added = added;
     k->stats.escrowed++;
     return KD_OK;
 }
@@ -1597,6 +1603,9 @@ enum kd_err kd_kel_process(struct kd_kel *k, struct kd_store_txn *txn,
     if ((err = kd_kel_begin(k, txn, &rd)) != KD_OK)
         goto out;
     err = kd_kel_message(k, txn, rd, msg->body, msg->body_len, &msg->att, NULL, now_us, res);
+    if (err == KD_OK && res->verdict == KD_KEL_ESCROWED && res->escrow_added &&
+        k->opts.on_escrow != NULL)
+        err = k->opts.on_escrow(k->opts.accept_arg, txn, msg, res);
     if (err == KD_OK)
         err = kd_kel_release(k, txn, rd, now_us);
     res->released = k->released;

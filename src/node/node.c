@@ -326,6 +326,22 @@ static enum kd_err kd_node_on_accept(void *arg, struct kd_store_txn *txn,
     return KD_OK;
 }
 
+/* Hands a newly escrowed message to every role that wants it (writer thread). */
+static enum kd_err kd_node_on_escrow(void *arg, struct kd_store_txn *txn,
+                                     const struct kd_cesr_msg *msg, const struct kd_kel_result *res)
+{
+    struct kd_node *node = arg;
+    enum kd_err e;
+
+    for (unsigned i = 0; i < node->n_roles; i++) {
+        struct kd_role_instance *ri = &node->roles[i];
+
+        if (ri->role->on_escrow != NULL && (e = ri->role->on_escrow(ri, txn, msg, res)) != KD_OK)
+            return e;
+    }
+    return KD_OK;
+}
+
 /* One engine for every role (they share the store): the witness's prefix is
  * its own, escrow timeouts come from the first role's escrow_config. */
 static enum kd_err kd_node_kel(struct kd_node *node, char *err, size_t errlen)
@@ -343,6 +359,7 @@ static enum kd_err kd_node_kel(struct kd_node *node, char *err, size_t errlen)
     }
     o.own_prefixes = own;
     o.on_accept = kd_node_on_accept;
+    o.on_escrow = kd_node_on_escrow;
     o.accept_arg = node;
     o.timeouts.default_timeout = ec->default_timeout;
     o.timeouts.out_of_order = ec->out_of_order_timeout;

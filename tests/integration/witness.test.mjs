@@ -465,6 +465,64 @@ test('POST /forward: embedded event lands in the recipient mailbox topic (§9 23
   }
 });
 
+test('dip without a delegator seal: escrowed and put in the delegator\'s delegate mailbox (§1.2, §6 F)', async () => {
+  const K = await import(path.join(SHARED, 'tools', 'keri-client', 'lib', 'keri.mjs'));
+  await K.init();
+  const seed = (label) => crypto.createHash('sha256').update(`kerid-delegation|${label}`).digest();
+  const dtor = K.signerFromRaw(seed('delegator'));
+  const dtee = K.signerFromRaw(seed('delegate'));
+  const dicp = K.makeIcp({ keys: [dtor.verfer.qb64], isith: '1',
+    ndigs: [K.nextDigest(K.signerFromRaw(seed('delegator-next')).verfer.qb64)], nsith: '1' });
+  const DI = dicp.sad.i;
+  const dip = K.S.incept({ keys: [dtee.verfer.qb64], isith: '1', ndigs: [], wits: [PREFIX], toad: 1,
+    delpre: DI, code: K.S.MtrDex.Blake3_256, intive: false });
+  assert.equal(dip.sad.t, 'dip');
+  const sigOf = (signer, raw) => signer.sign(K.bytes(raw), 0).qb64;
+  const dipMsg = dip.raw + '-AAB' + sigOf(dtee, dip.raw);
+  const dt = '2026-01-01T00:00:00.000000+00:00';
+  const mbx = (aid) => {
+    const raw = K.saidify({ v: 'KERI10JSON000000_', t: 'qry', d: '', dt, r: 'mbx', rr: '',
+      q: { pre: aid, topics: { '/receipt': 0, '/multisig': 0, '/delegate': 0 }, i: aid, src: PREFIX } }).raw;
+    return raw + '-HAB' + DI + '-AAB' + sigOf(dtor, raw);
+  };
+  const k = await witness(scratch());
+  try {
+    assert.equal((await post(k, '/process', dicp.raw + '-AAB' + sigOf(dtor, dicp.raw))).status, 200);
+    // a bad signature on the dip: refused, not forwarded
+    const bad = dip.raw + '-AAB' + sigOf(dtor, dip.raw);
+    assert.equal((await post(k, '/process', bad)).status, 403);
+    let box = JSON.parse((await post(k, '/query', mbx(DI))).body);
+    assert.equal(box.delegate, '');
+    // the request: 200, no receipt yet (nothing anchors it), the dip as received in delegate
+    let r = await post(k, '/process', dipMsg);
+    assert.equal(r.status, 200);
+    box = JSON.parse((await post(k, '/query', mbx(DI))).body);
+    assert.equal(box.delegate, dipMsg);
+    assert.equal(box.receipt.includes(dip.sad.d), false);
+    // sent again: the same escrow row, no second copy
+    assert.equal((await post(k, '/process', dipMsg)).status, 200);
+    box = JSON.parse((await post(k, '/query', mbx(DI))).body);
+    assert.equal(box.delegate, dipMsg);
+    // the delegator anchors it; the dip with its -G seal is then accepted and receipted
+    const ixn = K.makeIxn({ pre: DI, dig: dicp.sad.d, sn: 1, data: [{ i: dip.sad.i, s: '0', d: dip.sad.d }] });
+    r = await post(k, '/process', ixn.raw + '-AAB' + sigOf(dtor, ixn.raw));
+    assert.equal(r.status, 200, r.body.toString());
+    const gseal = '-GAB0AAAAAAAAAAAAAAAAAAAAAAB' + ixn.sad.d;
+    r = await post(k, '/process', dip.raw + '-AAB' + sigOf(dtee, dip.raw) + gseal);
+    assert.equal(r.status, 200);
+    const q = K.saidify({ v: 'KERI10JSON000000_', t: 'qry', d: '', dt, r: 'mbx', rr: '',
+      q: { pre: dip.sad.i, topics: { '/receipt': 0 }, i: dip.sad.i, src: PREFIX } }).raw;
+    box = JSON.parse((await post(k, '/query', q + '-HAB' + dip.sad.i + '-AAB' + sigOf(dtee, q))).body);
+    const rct = box.receipt;
+    assert.ok(rct.includes(`"d":"${dip.sad.d}"`), rct);
+    const out = execFileSync('node', [KC, 'verify-receipt', '--event', dip.raw, '--receipt', '-', '--witness', PREFIX],
+      { input: rct });
+    assert.equal(JSON.parse(out).ok, true);
+  } finally {
+    assert.equal((await k.stop()).code, 0);
+  }
+});
+
 test('SIGKILL after answers: every answered event and receipt is still there after restart', async () => {
   const dir = scratch();
   const corpus = path.join(dir, 'corpus.jsonl');

@@ -1766,6 +1766,17 @@ static void test_rules_delegation(void **state)
     r = run1(fx, jstr(dip, "message"));
     assert_verdict(r, KD_KEL_ACCEPTED);
     assert_int_equal(r.own_index, 0);
+    /* the same switch per call: on for one request, back off for the next */
+    fx->opts.delegation_requires_anchor = true;
+    fx_reset(fx);
+    fx_as_wan(fx);
+    kd_kel_set_delegation_requires_anchor(fx->k, false);
+    assert_verdict(run1(fx, jstr(dip, "message")), KD_KEL_ACCEPTED);
+    fx_reset(fx);
+    fx_as_wan(fx);
+    kd_kel_set_delegation_requires_anchor(fx->k, false);
+    kd_kel_set_delegation_requires_anchor(fx->k, true);
+    assert_escrowed(run1(fx, jstr(dip, "message")), KD_STORE_ESCROW_PARTIAL_DEL);
     /* a validator never takes the shortcut */
     fx_reset(fx);
     fx->opts.nown = 0;

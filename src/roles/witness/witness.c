@@ -83,6 +83,34 @@ out:
     return e;
 }
 
+/*
+ * Writer thread, inside the transaction that escrowed a message: a dip or drt
+ * that came without the delegator's seal (-G) is a delegation request
+ * (keriox-surface §1.2, §6 F): it goes, as received, into the delegator's
+ * "delegate" mailbox, so that the delegator finds it and can anchor it.
+ */
+static enum kd_err kd_witness_on_escrow(struct kd_role_instance *ri, struct kd_store_txn *txn,
+                                        const struct kd_cesr_msg *msg,
+                                        const struct kd_kel_result *res)
+{
+    struct kd_buf m;
+    enum kd_err e;
+
+    (void)ri;
+    if (res->escrow != KD_STORE_ESCROW_PARTIAL_DEL || res->waits_on[0] == '\0' ||
+        (res->ilk != KD_ILK_DIP && res->ilk != KD_ILK_DRT) ||
+        msg->att.items[KD_CESR_CTR_SEAL_SOURCE_COUPLES] > 0)
+        return KD_OK;
+    kd_buf_init(&m, KD_STORE_BLOB_MAX);
+    e = kd_buf_append(&m, msg->body, msg->body_len);
+    if (e == KD_OK && msg->att.len > 0)
+        e = kd_buf_append(&m, msg->att.text, msg->att.len);
+    if (e == KD_OK)
+        e = kd_store_mbx_append(txn, res->waits_on, KD_WIT_TOPIC_DELEGATE, m.data, m.len, NULL);
+    kd_buf_free(&m);
+    return e;
+}
+
 /* ---- shared helpers ---- */
 
 void kd_wit_respond_json(struct kd_http_req *req, int status, const char *body, size_t len)
@@ -229,4 +257,5 @@ const struct kd_role kd_role_witness = {
     .routes = kd_witness_routes,
     .destroy = kd_witness_destroy,
     .on_accept = kd_witness_on_accept,
+    .on_escrow = kd_witness_on_escrow,
 };
