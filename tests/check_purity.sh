@@ -1,8 +1,8 @@
 #!/bin/sh
-# The dependency rule (DESIGN.md): cesr/, crypto/ and kel/ (and their public
+# The dependency rule (DESIGN.md): cesr/, crypto/, kel/ and tel/ (and their public
 # headers) include no libuv, llhttp or SQLite header. TAP output, one line per module.
 top=${1:-$(cd "$(dirname "$0")/.." && pwd)}
-set -- cesr crypto kel
+set -- cesr crypto kel tel
 echo "1..$#"
 n=0
 status=0

@@ -1,14 +1,23 @@
 #!/usr/bin/env bash
 # A local network of four kerid witnesses (N = 3f+1 = 4, f = 1) on 127.0.0.1:5641..5644,
-# driven by the independent client keri-client (kc.mjs, signify-ts) over keriox's protocol:
+# driven by the independent client keri-client (kc.mjs, signify-ts) over both HTTP surfaces:
 #
 #   1. start the four witnesses, wait (bounded) for each "is listening" line, print their OOBIs;
-#   2. `kc.mjs gen`: a corpus of 3 controllers x (icp + 3 events), all four witnesses, toad 3;
-#   3. `kc.mjs send --protocol keriox` of the whole corpus to each witness (POST /process, then
-#      POST /query mbx for the receipts, each verified against the witness prefix);
-#   4. `kc.mjs oobi` of each witness's own OOBI (GET /oobi/{eid}) and of each controller's
-#      KEL through witness 1 (GET /oobi/{cid}/witness/{eid});
-#   5. stop the witnesses with SIGTERM and wait (bounded) for each to exit 0.
+#   2. `kc.mjs gen`: two corpora listing all four witnesses with toad 3, 3 controllers x
+#      (icp + 3 events) each: single-key (for keriox's surface) and 3-key weighted
+#      ["1/2","1/2","1/2"] (for keripy's);
+#   3. `kc.mjs send --protocol keriox` of the first to each witness (POST /process, then POST /query
+#      mbx for the receipts, each verified against the witness prefix);
+#   4. `kc.mjs send --protocol keripy --route receipts` of the second to each witness (POST /receipts
+#      answers with the receipt, verified);
+#   5. exchange.mjs, as kli does after an event: collects every witness's receipts (keriox mailbox;
+#      keripy GET /receipts), gives each witness the other three (keriox: rct + -C## couples to
+#      POST /process; keripy: rct + -B## indexed signatures to POST /) and reads every copy back:
+#      each event must carry a verified signature of each of the four witnesses on each witness;
+#   6. `kc.mjs oobi` of each witness's own OOBI (GET /oobi/{eid}) and of each controller's KEL
+#      (GET /oobi/{cid}/witness/{eid}, keripy's application/json+cesr form, which a witness serves
+#      only for a fully witnessed KEL): KEL, witness signatures and location reply re-verified;
+#   7. stop the witnesses with SIGTERM and wait (bounded) for each to exit 0.
 #
 # Exit status 0 if every step passed, 1 otherwise. Loopback only; every wait is bounded.
 #
@@ -16,7 +25,7 @@
 #   KERID        kerid binary (default: <repo>/build/src/kerid)
 #   KERI_CLIENT  keri-client directory holding kc.mjs (default: /work/shared/tools/keri-client,
 #                else <repo>/../shared/tools/keri-client); `npm ci` must have been run there
-#   DATA_DIR     working directory for databases, logs, corpus, reports (default: ./data next to
+#   DATA_DIR     working directory for databases, logs, corpora, reports (default: ./data next to
 #                this script). Its witness-N/ databases are wiped at start, so every run is fresh.
 set -u
 
@@ -59,7 +68,7 @@ for i in 1 2 3 4; do
 	rm -rf "${DATA_DIR:?}/witness-$i"
 done
 rm -f "$DATA_DIR"/witness-*.out "$DATA_DIR"/witness-*.log "$DATA_DIR"/report-*.json \
-	"$DATA_DIR"/oobi-*.json "$DATA_DIR"/corpus.jsonl
+	"$DATA_DIR"/oobi-*.json "$DATA_DIR"/corpus*.jsonl "$DATA_DIR"/gen-*.json "$DATA_DIR"/exchange-*.json
 
 pids=()
 stopped=0
@@ -109,19 +118,25 @@ summarise() {
 		} else {
 			const msgs = r.messages || [];
 			const ilks = {};
-			let couples = 0, valid = 0;
+			let events = 0, full = 0;
 			for (const m of msgs) {
 				ilks[m.t || "?"] = (ilks[m.t || "?"] || 0) + 1;
-				for (const c of m.receipt_couples || []) { couples++; if (c.valid) valid++; }
+				if (!["icp", "rot", "ixn"].includes(m.t)) continue;
+				events++;
+				// -B witness signatures are verified by kc against the KEL witness list, -C couples one by one
+				const wsigs = (m.witness_sigs || 0) + (m.receipt_couples || []).filter((c) => c.valid).length;
+				if (m.verified && wsigs >= 4) full++;
 			}
 			const locs = (r.locations || []).map((l) => l.url + (l.verified ? " (signed, verified)" : " (NOT verified)"));
-			console.log("  ok " + r.ok + ", HTTP " + r.status + ", " + r.bytes + " bytes, messages " + JSON.stringify(ilks) +
-				", loc " + (locs.join(" ") || "none"));
+			console.log("  ok " + r.ok + ", HTTP " + r.status + ", " + (r.content_type || "no content type") + ", " +
+				r.bytes + " bytes, messages " + JSON.stringify(ilks) + ", loc " + (locs.join(" ") || "none"));
 			for (const [pre, k] of Object.entries(r.kels || {}))
-				console.log("  KEL " + pre + ": sn " + k.sn + ", " + (k.wits || []).length + " witnesses, " +
-					valid + "/" + couples + " receipt couples verified");
+				if (pre.startsWith("E"))
+					console.log("  KEL " + pre + ": sn " + k.sn + ", " + full + "/" + events +
+						" events verified with 4 verified witness signatures");
+			if (process.argv[3] === "full" && full !== events) { console.log("  not fully witnessed"); process.exitCode = 1; }
 			if (r.errors && r.errors.length) console.log("  errors: " + JSON.stringify(r.errors));
-		}' "$1" "$2"
+		}' "$1" "$2" "${3:-}"
 }
 
 echo "== starting 4 witnesses ($KERID)"
@@ -164,30 +179,64 @@ for i in 1 2 3 4; do
 done
 
 wits=$(IFS=,; echo "${prefixes[*]}")
-corpus=$DATA_DIR/corpus.jsonl
-echo "== kc.mjs gen: 3 controllers x (icp + 3 events), witnesses w1..w4, toad 3"
+corpus_x=$DATA_DIR/corpus-keriox.jsonl
+corpus_p=$DATA_DIR/corpus-keripy.jsonl
+echo "== kc.mjs gen: 2 corpora of 3 controllers x (icp + 3 events), witnesses w1..w4, toad 3"
 if node "$kc" gen --controllers 3 --events 3 --witnesses "$wits" --toad 3 --seed kerid-local-network \
-	--out "$corpus" --max-seconds 60 > "$DATA_DIR/gen.json"; then
-	node -e 'const r = require(process.argv[1]); console.log("  " + JSON.stringify(r))' "$DATA_DIR/gen.json"
+	--out "$corpus_x" --max-seconds 60 > "$DATA_DIR/gen-keriox.json" &&
+	node "$kc" gen --controllers 3 --events 3 --witnesses "$wits" --toad 3 --seed kerid-local-network-keripy \
+		--keys 3 --threshold '["1/2","1/2","1/2"]' --out "$corpus_p" --max-seconds 60 > "$DATA_DIR/gen-keripy.json"; then
+	for f in keriox keripy; do
+		node -e 'const r = require(process.argv[1]); console.log("  " + process.argv[2] + ": " + r.controllers +
+			" controllers, " + r.valid + " events (icp " + r.icp + ", rot " + r.rot + ", ixn " + r.ixn + "), " + r.bytes + " bytes")' \
+			"$DATA_DIR/gen-$f.json" "$f"
+	done
 else
 	fail "kc.mjs gen"
 	stop_witnesses
 	exit 1
 fi
 
+# send PROTOCOL CORPUS [ROUTE]
+send() {
+	local i url status extra=()
+	[ -n "${3:-}" ] && extra=(--route "$3")
+	for i in 1 2 3 4; do
+		url=http://127.0.0.1:${ports[$((i - 1))]}/
+		echo "witness-$i $url"
+		node "$kc" send --url "$url" --protocol "$1" --corpus "$2" --witness "${prefixes[$((i - 1))]}" \
+			--concurrency 3 --max-seconds "$send_seconds" --drain-seconds "$drain_seconds" --timeout-ms 5000 \
+			"${extra[@]}" --report "$DATA_DIR/report-$1-$i.json" --quiet > /dev/null
+		status=$?
+		summarise "$DATA_DIR/report-$1-$i.json" send
+		[ "$status" -eq 0 ] || fail "kc.mjs send --protocol $1 to witness-$i (exit $status; report $DATA_DIR/report-$1-$i.json)"
+	done
+}
 echo "== kc.mjs send --protocol keriox (POST /process, POST /query mbx; receipts verified)"
+send keriox "$corpus_x"
+echo "== kc.mjs send --protocol keripy --route receipts (POST /receipts; receipts verified)"
+send keripy "$corpus_p" receipts
+
+echo "== exchange.mjs: each witness gets the other three witnesses' receipts"
+witness_args=()
 for i in 1 2 3 4; do
-	url=http://127.0.0.1:${ports[$((i - 1))]}/
-	echo "witness-$i $url"
-	node "$kc" send --url "$url" --protocol keriox --corpus "$corpus" --witness "${prefixes[$((i - 1))]}" \
-		--concurrency 3 --max-seconds "$send_seconds" --drain-seconds "$drain_seconds" --timeout-ms 5000 \
-		--report "$DATA_DIR/report-$i.json" --quiet > /dev/null
+	witness_args+=(--witness "http://127.0.0.1:${ports[$((i - 1))]}/=${prefixes[$((i - 1))]}")
+done
+for p in keriox keripy; do
+	if [ "$p" = keriox ]; then c=$corpus_x; else c=$corpus_p; fi
+	node "$here/exchange.mjs" --kc "$KERI_CLIENT" --corpus "$c" --protocol "$p" "${witness_args[@]}" \
+		> "$DATA_DIR/exchange-$p.json"
 	status=$?
-	summarise "$DATA_DIR/report-$i.json" send
-	[ "$status" -eq 0 ] || fail "kc.mjs send to witness-$i (exit $status; report $DATA_DIR/report-$i.json)"
+	node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+		console.log("  " + r.protocol + ": " + r.events + " events; receipts collected " + r.receipts_collected +
+			", verified " + r.receipts_verified + ", posted " + r.receipts_posted + "; fully witnessed on every witness " +
+			r.fully_witnessed + "/" + r.expected_fully_witnessed);
+		if (r.errors.length) console.log("  errors: " + JSON.stringify(r.errors));' "$DATA_DIR/exchange-$p.json" ||
+		echo "  (no JSON summary)"
+	[ "$status" -eq 0 ] || fail "exchange.mjs --protocol $p (exit $status)"
 done
 
-echo "== kc.mjs oobi: each witness's own OOBI (loc scheme reply)"
+echo "== kc.mjs oobi: each witness's own OOBI"
 for i in 1 2 3 4; do
 	url=http://127.0.0.1:${ports[$((i - 1))]}/oobi/${prefixes[$((i - 1))]}
 	echo "witness-$i $url"
@@ -197,23 +246,26 @@ for i in 1 2 3 4; do
 	[ "$status" -eq 0 ] || fail "kc.mjs oobi $url (exit $status)"
 done
 
-echo "== kc.mjs oobi: each controller's KEL and receipts through witness-1"
-cids=$(node -e '
-	const lines = require("fs").readFileSync(process.argv[1], "utf8").split("\n");
-	for (const l of lines) { if (!l) continue; const o = JSON.parse(l); if (o.type === "controller") console.log(o.pre); }' \
-	"$corpus")
-c=0
-for cid in $cids; do
-	[ "$c" -lt 3 ] || break
-	url=http://127.0.0.1:${ports[0]}/oobi/$cid/witness/${prefixes[0]}
-	echo "controller $c $url"
-	node "$kc" oobi --url "$url" --aid "$cid" --timeout-ms 5000 > "$DATA_DIR/oobi-c$c.json"
-	status=$?
-	summarise "$DATA_DIR/oobi-c$c.json" oobi
-	[ "$status" -eq 0 ] || fail "kc.mjs oobi $url (exit $status)"
-	c=$((c + 1))
+echo "== kc.mjs oobi: each controller's KEL through one witness (controller n: witness n+1)"
+for p in keriox keripy; do
+	if [ "$p" = keriox ]; then c=$corpus_x; else c=$corpus_p; fi
+	cids=$(node -e '
+		const lines = require("fs").readFileSync(process.argv[1], "utf8").split("\n");
+		for (const l of lines) { if (!l) continue; const o = JSON.parse(l); if (o.type === "controller") console.log(o.pre); }' \
+		"$c")
+	n=0
+	for cid in $cids; do
+		[ "$n" -lt 3 ] || break
+		url=http://127.0.0.1:${ports[$n]}/oobi/$cid/witness/${prefixes[$n]}
+		echo "$p controller $n $url"
+		node "$kc" oobi --url "$url" --aid "$cid" --timeout-ms 5000 > "$DATA_DIR/oobi-$p-c$n.json"
+		status=$?
+		summarise "$DATA_DIR/oobi-$p-c$n.json" oobi full || status=1
+		[ "$status" -eq 0 ] || fail "kc.mjs oobi $url (exit $status, or not fully witnessed)"
+		n=$((n + 1))
+	done
+	[ "$n" -eq 3 ] || fail "$p corpus holds $n controllers, expected 3"
 done
-[ "$c" -eq 3 ] || fail "corpus holds $c controllers, expected 3"
 
 echo "== stopping witnesses (SIGTERM)"
 stop_witnesses

@@ -52,6 +52,16 @@ typedef void (*kd_http_handler_fn)(struct kd_http_req *req, void *ctx);
  * GET handler and the body is left out of the answer. name labels the route
  * in metrics ("oobi_eid"); routes may share a name; NULL uses the pattern.
  * Arrays of routes end with an entry whose pattern is NULL.
+ *
+ * CORS (as falcon's cors_enable, keripy-surface §8): every answer to a
+ * routed request that has an Origin header carries
+ * "Access-Control-Allow-Origin: *". OPTIONS on a path that has routes but no
+ * OPTIONS route is answered here: 200, empty body, "Allow: <methods of the
+ * path>, OPTIONS"; a CORS preflight (Origin and
+ * Access-Control-Request-Method present) gets instead
+ * Access-Control-Allow-Methods with that list, Access-Control-Allow-Headers
+ * echoing Access-Control-Request-Headers ("*" when absent) and
+ * Access-Control-Max-Age: 86400.
  */
 struct kd_route {
     enum kd_http_method method;
@@ -66,7 +76,10 @@ struct kd_route {
 #define KD_HTTP_DEFAULT_MAX_CONNECTIONS   1024u
 #define KD_HTTP_DEFAULT_HEADER_TIMEOUT_MS 10000u
 #define KD_HTTP_DEFAULT_BODY_TIMEOUT_MS   30000u
-#define KD_HTTP_DEFAULT_IDLE_TIMEOUT_MS   5000u /* actix keep-alive */
+/* kli's hio client never reconnects after a server close (keripy-surface
+ * §8): idle keep-alive connections are kept for a generous while. */
+#define KD_HTTP_DEFAULT_IDLE_TIMEOUT_MS    300000u
+#define KD_HTTP_DEFAULT_STREAM_QUEUE_BYTES 1048576u
 
 /* Largest number of header lines in one request (more: 431). */
 #define KD_HTTP_MAX_HEADERS 64
@@ -88,7 +101,12 @@ struct kd_route {
  *                    → 408, closed. Also bounds how long one answer may take to
  *                    be written to a client that does not read (then closed).
  *  idle_timeout_ms   a connection with no request in progress is closed after
- *                    this long.
+ *                    this long (never while a handler holds a request or a
+ *                    stream is open).
+ *  max_stream_queue_bytes  bytes of a streamed answer (kd_http_stream_write)
+ *                    waiting to be written to a client that does not read
+ *                    them; a write that would go past it closes the
+ *                    connection (a write onto an empty queue is always taken).
  */
 struct kd_http_limits {
     size_t max_header_bytes;
@@ -97,6 +115,7 @@ struct kd_http_limits {
     uint64_t header_timeout_ms;
     uint64_t body_timeout_ms;
     uint64_t idle_timeout_ms;
+    size_t max_stream_queue_bytes;
 };
 
 /*
@@ -134,10 +153,12 @@ void *kd_http_server_ctx(const struct kd_http_server *s);
  * Graceful shutdown: stops accepting, closes idle keep-alive connections now,
  * lets requests in flight finish (their answers are written with
  * "Connection: close", then those connections close; a request whose headers
- * were still arriving may complete or time out), and calls done(arg) once
- * every connection is gone and every handler has answered. done may be NULL;
- * it may be called before this function returns when nothing is open. A second
- * call does nothing.
+ * were still arriving may complete or time out), tells every open stream to
+ * end (KD_HTTP_STREAM_SHUTDOWN, from inside this call; it does not wait for
+ * streams to end by themselves) and calls done(arg) once every connection is
+ * gone and every handler has answered. done may be NULL; it may be called
+ * before this function returns when nothing is open. A second call does
+ * nothing.
  */
 void kd_http_server_shutdown(struct kd_http_server *s, void (*done)(void *arg), void *arg);
 
@@ -203,5 +224,78 @@ void kd_http_respond(struct kd_http_req *r, int status, const char *content_type
  * as kd_http_respond.
  */
 void kd_http_respond_error(struct kd_http_req *r, enum kd_err err, const char *message);
+
+/*
+ * Streamed answers (server-sent events): the handler sends the head now and
+ * the body in pieces, for as long as it likes, instead of calling
+ * kd_http_respond. The request stays the handler's until it calls
+ * kd_http_stream_end, exactly once, whatever happens to the connection; only
+ * then does the connection read its next request. While a stream is open no
+ * timeout applies to the connection except the write timeout: one write the
+ * client does not take within body_timeout_ms closes it.
+ */
+
+/* What a stream's event callback is told. */
+enum kd_http_stream_event {
+    /* The connection closed (the client went away or reset, a write failed,
+     * the client did not read: see max_stream_queue_bytes) before the
+     * stream ended: writes now fail; call kd_http_stream_end to release the
+     * request (it may be called from inside the callback). */
+    KD_HTTP_STREAM_CLOSED = 1,
+    /* The server is shutting down: end the stream now (kd_http_stream_end,
+     * which still writes the end of the body; the connection then closes). */
+    KD_HTTP_STREAM_SHUTDOWN,
+    /* Everything written so far has reached the socket after the client had
+     * been slow to read: a handler that held back data may write again. */
+    KD_HTTP_STREAM_DRAINED,
+};
+
+/* A stream's event callback; arg is the one given to kd_http_stream_begin.
+ * It is never called from inside a kd_http_stream_* call, and never after
+ * kd_http_stream_end. */
+typedef void (*kd_http_stream_fn)(struct kd_http_req *r, enum kd_http_stream_event ev, void *arg);
+
+/*
+ * Starts a streamed answer to r: queues the status line, Content-Type
+ * content_type (NULL: none), the extra headers of kd_http_res_header, and
+ * "Transfer-Encoding: chunked" for an HTTP/1.1 request, or, for HTTP/1.0, no
+ * framing and "Connection: close" (the body ends when the connection
+ * closes). An HTTP/1.1 request that asked to close (or arrived while the
+ * server shuts down) gets "Connection: close" and the connection closes after
+ * the stream ends. status 200..599 (else 500), not 204 or 304. fn is required;
+ * arg is passed to it. The request is counted in metrics now. Returns KD_OK
+ * (the stream is open), KD_EINVAL (a bad argument, r is not waiting for an
+ * answer), KD_EUNAVAIL (the server is shutting down), KD_EIO (the client is
+ * gone), KD_ENOMEM: then nothing was sent and r still has to be answered with
+ * kd_http_respond or kd_http_respond_error.
+ */
+enum kd_err kd_http_stream_begin(struct kd_http_req *r, int status, const char *content_type,
+                                 kd_http_stream_fn fn, void *arg);
+
+/*
+ * Queues len bytes of body (copied; one chunk for HTTP/1.1; nothing for HEAD
+ * or len 0) and starts writing them. Returns KD_OK, KD_EINVAL (no open stream
+ * on r), KD_EIO (the connection is closed or closing: nothing queued) or
+ * KD_EUNAVAIL (the client did not read what was queued before and this write
+ * would take the queue past max_stream_queue_bytes: the connection is closed
+ * now), KD_ENOMEM (the connection is closed). After an error other than
+ * KD_EINVAL the stream is dead: call kd_http_stream_end (the CLOSED event
+ * follows unless the stream ends first).
+ */
+enum kd_err kd_http_stream_write(struct kd_http_req *r, const void *data, size_t len);
+
+/* Bytes of r's stream queued and not yet taken by the socket (0 when none, or
+ * when r has no open stream). A handler can hold back while this is high and
+ * go on at KD_HTTP_STREAM_DRAINED. */
+size_t kd_http_stream_queued(const struct kd_http_req *r);
+
+/*
+ * Ends r's stream: queues the terminating chunk (HTTP/1.1) and releases r;
+ * the connection then reads the next request (keep-alive) or closes (the
+ * request asked to close, HTTP/1.0, shutdown). On a closed connection it only
+ * releases r. r must not be used afterwards and the event callback is not
+ * called any more. Does nothing for a request without an open stream.
+ */
+void kd_http_stream_end(struct kd_http_req *r);
 
 #endif

@@ -32,6 +32,8 @@ struct kd_node {
     struct kd_kel_sweep_result escrow_last; /* likewise */
     struct kd_kel_sweep_result escrow_total; /* loop thread: sums for /metrics */
     uint64_t escrow_runs, escrow_failures;
+    struct kd_kel_stats kel_stats_w; /* writer thread: engine counters after each sweep write */
+    struct kd_kel_stats kel_stats;   /* loop thread: that snapshot once committed, for /metrics */
     struct kd_metrics *metrics;
     struct kd_role_instance roles[KD_NODE_MAX_ROLES];
     unsigned n_roles;

@@ -32,7 +32,7 @@
 #include "kerid/err.h"
 
 /* Number of schema migrations this binary knows (PRAGMA user_version after open). */
-#define KD_STORE_SCHEMA_VERSION 5
+#define KD_STORE_SCHEMA_VERSION 6
 /* PRAGMA application_id of a kerid database ("keri"). */
 #define KD_STORE_APPLICATION_ID 0x6b657269
 
@@ -466,5 +466,98 @@ void kd_store_stats_get(const struct kd_store *s, struct kd_store_stats *out);
 /* Appends the Prometheus text exposition of st (# HELP, # TYPE, samples
  * named kerid_store_*) to out. */
 enum kd_err kd_store_stats_render(const struct kd_store_stats *st, struct kd_buf *out);
+
+/* ---- transaction event logs (TEL; keriox-surface §4.4) ---- */
+
+/*
+ * A TEL event as stored: the registry's management events (vcp, vrt) under
+ * id = the registry prefix, a credential's events (iss, rev, bis, brv) under
+ * id = the credential SAID. reg is the registry prefix in both cases, issuer
+ * the KEL prefix that anchors the registry; seal_sn and seal_d name the
+ * issuer's KEL event that anchors this one (the -GAB source seal). Strings
+ * are qb64 as for KEL events, ilk three lower-case letters, sn and seal_sn
+ * <= INT64_MAX, raw 1..KD_STORE_BLOB_MAX bytes.
+ */
+struct kd_store_tel_event {
+    const char *id;
+    uint64_t sn;
+    const char *said;
+    const char *ilk;
+    const char *reg;
+    const char *issuer;
+    uint64_t seal_sn;
+    const char *seal_d;
+    int64_t first_seen_us;
+    const uint8_t *raw;
+    size_t raw_len;
+};
+
+/* Stores ev. KD_EEXIST if an event with its SAID, or another event at
+ * (id, sn), is stored already. */
+enum kd_err kd_store_tel_add(struct kd_store_txn *txn, const struct kd_store_tel_event *ev);
+/* The event of id at sn; out's pointers point into storage (reset first).
+ * KD_ENOTFOUND if absent. */
+enum kd_err kd_store_tel_at(struct kd_store_rd *rd, const char *id, uint64_t sn,
+                            struct kd_store_tel_event *out, struct kd_buf *storage);
+/* The event of id with the highest sn, as kd_store_tel_at. */
+enum kd_err kd_store_tel_last(struct kd_store_rd *rd, const char *id,
+                              struct kd_store_tel_event *out, struct kd_buf *storage);
+/* Calls cb for id's events in sn order; ev's pointers are valid only during
+ * the call. KD_OK continues; anything else stops and is returned. */
+typedef enum kd_err (*kd_store_tel_cb)(const struct kd_store_tel_event *ev, void *arg);
+enum kd_err kd_store_tel_each(struct kd_store_rd *rd, const char *id, kd_store_tel_cb cb,
+                              void *arg);
+
+/* Why a TEL event waits. X(enum, metrics/log name) */
+#define KD_STORE_TEL_ESCROW_KINDS(X)                                                              \
+    X(KD_STORE_TEL_ESCROW_OUT_OF_ORDER, "tel_out_of_order")                                       \
+    X(KD_STORE_TEL_ESCROW_ANCHOR, "tel_missing_anchor")
+
+enum kd_store_tel_escrow_kind {
+#define KD_STORE_TEL_ESCROW_ENUM_(e, name) e,
+    KD_STORE_TEL_ESCROW_KINDS(KD_STORE_TEL_ESCROW_ENUM_)
+#undef KD_STORE_TEL_ESCROW_ENUM_
+        KD_STORE_TEL_ESCROW_KIND_COUNT_
+};
+
+/* One escrowed TEL event: its body (raw, 1..KD_STORE_BLOB_MAX bytes) and its
+ * source seal (seal_sn, seal_d); id/sn/said as in kd_store_tel_event; dep is
+ * the identifier whose new events may release it (the issuer's KEL prefix
+ * for a missing anchor, the TEL id for an out-of-order event). */
+struct kd_store_tel_escrow {
+    int64_t row; /* assigned by kd_store_tel_escrow_add; ignored on input */
+    enum kd_store_tel_escrow_kind kind;
+    const char *id;
+    uint64_t sn;
+    const char *said;
+    const char *dep;
+    uint64_t seal_sn;
+    const char *seal_d;
+    const uint8_t *raw;
+    size_t raw_len;
+    int64_t arrived_us;
+};
+
+/* Escrows e unless the same (said, seal) is escrowed already (that row is
+ * kept as it is): *added (may be NULL) says which. */
+enum kd_err kd_store_tel_escrow_add(struct kd_store_txn *txn, const struct kd_store_tel_escrow *e,
+                                    bool *added);
+/* Removes escrow row; KD_ENOTFOUND if absent. */
+enum kd_err kd_store_tel_escrow_remove(struct kd_store_txn *txn, int64_t row);
+/* Removes the rows of kind that arrived before before_us; *removed (may be
+ * NULL) counts them. */
+enum kd_err kd_store_tel_escrow_expire(struct kd_store_txn *txn, enum kd_store_tel_escrow_kind kind,
+                                       int64_t before_us, uint64_t *removed);
+/* Calls cb for rows with row > after_row, in row order, at most limit of them
+ * (0 = no limit). e's pointers are valid only during the call. */
+typedef enum kd_err (*kd_store_tel_escrow_cb)(const struct kd_store_tel_escrow *e, void *arg);
+enum kd_err kd_store_tel_escrow_each(struct kd_store_rd *rd, int64_t after_row, unsigned limit,
+                                     kd_store_tel_escrow_cb cb, void *arg);
+/* Calls cb for at most limit (0 = all) rows whose dep is dep, in (sn, row)
+ * order: the order in which they can be released. */
+enum kd_err kd_store_tel_escrow_each_dep(struct kd_store_rd *rd, const char *dep, unsigned limit,
+                                         kd_store_tel_escrow_cb cb, void *arg);
+/* Number of escrowed rows (all kinds); dep not NULL: only those of dep. */
+enum kd_err kd_store_tel_escrow_count(struct kd_store_rd *rd, const char *dep, uint64_t *n);
 
 #endif

@@ -131,6 +131,7 @@ static void kd_http_conn_free(struct kd_http_conn *c)
     kd_buf_free(&c->req.body);
     kd_buf_free(&c->req.xhdr);
     kd_buf_free(&c->wbuf);
+    kd_buf_free(&c->sbuf);
     kd_buf_free(&c->ebuf);
     free(c);
     s->nconn--;
@@ -151,7 +152,32 @@ static void kd_http_on_conn_close(uv_handle_t *h)
     struct kd_http_conn *c = h->data;
 
     c->handles--;
+    /* A stream still open on a closed connection: its handler learns it now,
+     * from the loop and never from inside one of its own calls. */
+    if (c->handles == 0 && c->req_active && c->req.stream_open)
+        kd_http_conn_stream_event(c, KD_HTTP_STREAM_CLOSED);
     kd_http_conn_maybe_free(c);
+}
+
+/*
+ * Calls the stream callback with the in-callback flag set, so that a
+ * kd_http_stream_end from inside it leaves freeing to the caller. CLOSED
+ * happens once by nature (the handles close once); SHUTDOWN is told once.
+ */
+void kd_http_conn_stream_event(struct kd_http_conn *c, enum kd_http_stream_event ev)
+{
+    struct kd_http_req *r = &c->req;
+
+    if (!r->stream_open || r->stream_fn == NULL || c->in_stream_cb)
+        return;
+    if (ev == KD_HTTP_STREAM_SHUTDOWN) {
+        if (r->stream_told)
+            return;
+        r->stream_told = true;
+    }
+    c->in_stream_cb = true;
+    r->stream_fn(r, ev, r->stream_arg);
+    c->in_stream_cb = false;
 }
 
 /*
@@ -234,8 +260,8 @@ enum kd_err kd_http_conn_answer(struct kd_http_conn *c, int status, const char *
         ch = KD_HTTP_CONN_CLOSE;
     else if (r->http10)
         ch = KD_HTTP_CONN_KEEP_ALIVE;
-    err = kd_http_format(&c->wbuf, status, ctype, body, len, r->head_only, ch, r->xhdr.data,
-                         r->xhdr.len);
+    err = kd_http_format(c->writing ? &c->sbuf : &c->wbuf, status, ctype, body, len, r->head_only,
+                         ch, r->xhdr.data, r->xhdr.len);
     kd_http_conn_observe(c, status);
     if (close)
         c->close_after = true;
@@ -265,6 +291,15 @@ void kd_http_conn_req_done(struct kd_http_conn *c)
     kd_http_buf_trim(&c->ebuf);
 }
 
+/*
+ * Appends to wbuf, or to sbuf while wbuf is being written (libuv writes from
+ * wbuf's memory, which must not move meanwhile).
+ */
+enum kd_err kd_http_conn_queue(struct kd_http_conn *c, const void *p, size_t n)
+{
+    return kd_buf_append(c->writing ? &c->sbuf : &c->wbuf, p, n);
+}
+
 static void kd_http_on_write(uv_write_t *req, int status)
 {
     struct kd_http_conn *c = req->data;
@@ -277,11 +312,24 @@ static void kd_http_on_write(uv_write_t *req, int status)
         return;
     }
     kd_http_buf_trim(&c->wbuf);
+    if (c->sbuf.len > 0) {
+        /* What was queued meanwhile goes next. */
+        const struct kd_buf t = c->wbuf;
+
+        c->wbuf = c->sbuf;
+        c->sbuf = t;
+    }
     kd_http_conn_process(c);
+    /* A stream that had to wait is told once everything reached the socket. */
+    if (!c->closing && !c->writing && c->wbuf.len == 0 && c->req_active && c->req.stream_open &&
+        c->req.stream_slow) {
+        c->req.stream_slow = false;
+        kd_http_conn_stream_event(c, KD_HTTP_STREAM_DRAINED);
+    }
 }
 
 /* Writes the queued answers: uv_try_write first, uv_write for the rest. */
-static void kd_http_conn_flush(struct kd_http_conn *c)
+void kd_http_conn_flush(struct kd_http_conn *c)
 {
     uv_buf_t b;
     int n;
@@ -311,6 +359,8 @@ static void kd_http_conn_flush(struct kd_http_conn *c)
     }
     c->writing = true;
     c->write_ms = uv_now(c->srv->loop);
+    if (c->req_active && c->req.stream_open)
+        c->req.stream_slow = true;
     kd_http_conn_timer_update(c);
 }
 
@@ -378,6 +428,12 @@ static void kd_http_on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         c->reading = false;
         return;
     }
+    if (nread == UV_EOF && !c->lingering && c->req_active && c->req.stream_open) {
+        /* A client that stops sending while it is being streamed to has
+         * gone: nothing more would reach it after the stream. */
+        kd_http_conn_close_now(c);
+        return;
+    }
     if (nread == UV_EOF && !c->lingering) {
         /* The client may have half-closed after its last request: answer
          * what was received, then close. */
@@ -390,6 +446,32 @@ static void kd_http_on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     kd_http_conn_close_now(c);
 }
 
+/*
+ * Answers OPTIONS on a routed path without an OPTIONS route, as falcon's
+ * default responder and CORS middleware do: 200, Allow (or, for a CORS
+ * preflight, the Access-Control-Allow-* headers).
+ */
+static void kd_http_conn_options(struct kd_http_conn *c)
+{
+    struct kd_http_req *r = &c->req;
+    const char *want;
+    char allow[96];
+
+    kd_http_allow_format(r->allow | (1u << KD_HTTP_OPTIONS), allow, sizeof(allow));
+    /* Each header is added whole or not at all; an echo that cannot be sent
+     * (a control byte, past the extra-header bound) is left out. */
+    if (kd_http_req_header(r, "origin", NULL) != NULL &&
+        kd_http_req_header(r, "access-control-request-method", NULL) != NULL) {
+        want = kd_http_req_header(r, "access-control-request-headers", NULL);
+        (void)kd_http_res_header(r, "Access-Control-Allow-Methods", allow);
+        (void)kd_http_res_header(r, "Access-Control-Allow-Headers", want != NULL ? want : "*");
+        (void)kd_http_res_header(r, "Access-Control-Max-Age", "86400");
+    } else {
+        (void)kd_http_res_header(r, "Allow", allow);
+    }
+    kd_http_respond(r, 200, NULL, NULL, 0);
+}
+
 /* Hands a complete request to its handler, or answers 404 / 405. */
 static void kd_http_conn_dispatch(struct kd_http_conn *c)
 {
@@ -399,8 +481,15 @@ static void kd_http_conn_dispatch(struct kd_http_conn *c)
     c->msg_done = false;
     c->phase = KD_HTTP_PH_HANDLER;
     c->req_active = true;
+    r->stream_open = r->stream_chunked = r->stream_told = r->stream_slow = false;
+    r->stream_fn = NULL;
+    r->stream_arg = NULL;
+    if (kd_http_req_header(r, "origin", NULL) != NULL) /* CORS, as falcon's cors_enable */
+        (void)kd_http_res_header(r, "Access-Control-Allow-Origin", "*");
     if (r->route != NULL) {
         r->route->route->handler(r, s->ctx);
+    } else if (r->allow != 0 && r->method == KD_HTTP_OPTIONS) {
+        kd_http_conn_options(c);
     } else if (r->allow != 0) {
         char allow[96];
         const size_t n = kd_http_allow_format(r->allow, allow, sizeof(allow));
@@ -532,6 +621,7 @@ void kd_http_conn_accept(struct kd_http_server *s)
     kd_buf_init(&c->req.body, s->lim.max_body_bytes + 1);
     kd_buf_init(&c->req.xhdr, KD_HTTP_EXTRA_MAX);
     kd_buf_init(&c->wbuf, 0);
+    kd_buf_init(&c->sbuf, 0);
     kd_buf_init(&c->ebuf, 0);
     llhttp_init(&c->parser, HTTP_REQUEST, &kd_http_settings);
     c->parser.data = c;

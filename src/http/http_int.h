@@ -63,6 +63,13 @@ struct kd_http_req {
     unsigned nparam;
     uint32_t param_off[KD_HTTP_MAX_PARAMS], param_len[KD_HTTP_MAX_PARAMS];
     uint64_t t_begin_ns; /* first byte, uv_hrtime */
+    /* A streamed answer (kd_http_stream_begin .. kd_http_stream_end). */
+    bool stream_open;    /* begun, not yet ended by the handler */
+    bool stream_chunked; /* body framed as chunks (HTTP/1.1) */
+    bool stream_told;    /* SHUTDOWN was delivered */
+    bool stream_slow;    /* a write had to wait: DRAINED is due when the queue empties */
+    kd_http_stream_fn stream_fn;
+    void *stream_arg;
 };
 
 struct kd_http_server;
@@ -77,6 +84,7 @@ struct kd_http_conn {
     struct kd_http_conn *prev, *next;
     struct kd_http_req req;
     struct kd_buf wbuf; /* answers waiting to be written, in order */
+    struct kd_buf sbuf; /* stream bytes queued while wbuf is being written */
     struct kd_buf ebuf; /* scratch for JSON error bodies */
     size_t rpos, rlen;  /* unparsed input is rbuf[rpos, rlen) */
     uint64_t consumed;  /* stream offset of rbuf[rpos] */
@@ -93,7 +101,7 @@ struct kd_http_conn {
     const char *perr_msg;
     unsigned handles; /* open libuv handles (tcp, timer) */
     bool reading, writing, in_process, close_after, eof, closing, lingering, paused, msg_done,
-        req_active, counted;
+        req_active, counted, in_stream_cb;
     char rbuf[KD_HTTP_READ_BUF];
 };
 
@@ -180,6 +188,17 @@ void kd_http_conn_update_reading(struct kd_http_conn *c);
 /* True when c has nothing in progress: no request, no partial input,
  * nothing to write (conn.c). */
 bool kd_http_conn_idle(const struct kd_http_conn *c);
+
+/* Delivers ev to the stream callback of c's request (SHUTDOWN at most
+ * once) (conn.c). */
+void kd_http_conn_stream_event(struct kd_http_conn *c, enum kd_http_stream_event ev);
+
+/* Appends to the queue of c: to wbuf, or to sbuf while wbuf is being written
+ * (conn.c). */
+enum kd_err kd_http_conn_queue(struct kd_http_conn *c, const void *p, size_t n);
+
+/* Starts writing what is queued (conn.c). */
+void kd_http_conn_flush(struct kd_http_conn *c);
 
 /* Accepts a pending connection of s into a new kd_http_conn; when memory runs
  * out, refuses it instead (conn.c). */

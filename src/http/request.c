@@ -151,7 +151,7 @@ void kd_http_respond(struct kd_http_req *r, int status, const char *content_type
     struct kd_http_conn *c = r->conn;
     enum kd_err err;
 
-    if (!c->req_active || c->phase != KD_HTTP_PH_HANDLER) {
+    if (!c->req_active || c->phase != KD_HTTP_PH_HANDLER || r->stream_open) {
         kd_log_error(KD_HTTP_LOG, "%s: answer to a request that is not waiting for one",
                      c->srv->label);
         return;

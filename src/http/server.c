@@ -95,6 +95,8 @@ static void kd_http_limits_set(struct kd_http_limits *out, const struct kd_http_
         lim->body_timeout_ms ? lim->body_timeout_ms : KD_HTTP_DEFAULT_BODY_TIMEOUT_MS;
     out->idle_timeout_ms =
         lim->idle_timeout_ms ? lim->idle_timeout_ms : KD_HTTP_DEFAULT_IDLE_TIMEOUT_MS;
+    out->max_stream_queue_bytes = lim->max_stream_queue_bytes ? lim->max_stream_queue_bytes
+                                                              : KD_HTTP_DEFAULT_STREAM_QUEUE_BYTES;
     /* Keep offsets and buffer bounds far from overflow. */
     if (out->max_header_bytes > (1u << 24))
         out->max_header_bytes = 1u << 24;
@@ -273,8 +275,9 @@ static void kd_http_on_listener_close(uv_handle_t *h)
 }
 
 /*
- * Closes the listener and the idle connections; the rest close as their
- * requests finish (every answer from now on says "Connection: close").
+ * Closes the listener and the idle connections, tells open streams to end;
+ * the rest close as their requests finish (every answer from now on says
+ * "Connection: close").
  */
 void kd_http_server_shutdown(struct kd_http_server *s, void (*done)(void *arg), void *arg)
 {
@@ -291,8 +294,14 @@ void kd_http_server_shutdown(struct kd_http_server *s, void (*done)(void *arg), 
     }
     for (c = s->conns; c != NULL; c = next) {
         next = c->next;
-        if (kd_http_conn_idle(c))
+        if (kd_http_conn_idle(c)) {
             kd_http_conn_close_now(c);
+        } else if (!c->closing && c->req_active && c->req.stream_open && !c->req.stream_told) {
+            /* The handler may end any stream from its callback, which can
+             * free a connection: start over (each stream is told once). */
+            kd_http_conn_stream_event(c, KD_HTTP_STREAM_SHUTDOWN);
+            next = s->conns;
+        }
     }
     kd_http_server_check_done(s);
 }

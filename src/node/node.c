@@ -266,11 +266,15 @@ static void kd_node_print_startup(const struct kd_node *node, FILE *out)
 static enum kd_err kd_node_escrow_write(struct kd_store_txn *txn, void *arg)
 {
     struct kd_node *node = arg;
+    enum kd_err e;
 
     memset(&node->escrow_last, 0, sizeof(node->escrow_last));
     node->escrow_more = false;
-    return kd_kel_sweep(node->kel, txn, kd_clock_now_us(), 256, &node->escrow_more,
-                        &node->escrow_last);
+    e = kd_kel_sweep(node->kel, txn, kd_clock_now_us(), 256, &node->escrow_more,
+                     &node->escrow_last);
+    /* the engine's counters, read here because the engine lives on this thread */
+    kd_kel_stats_get(node->kel, &node->kel_stats_w);
+    return e;
 }
 
 static void kd_node_escrow_done(enum kd_err result, void *arg)
@@ -279,6 +283,7 @@ static void kd_node_escrow_done(enum kd_err result, void *arg)
     const struct kd_kel_sweep_result *r = &node->escrow_last;
 
     node->escrow_in_flight = false;
+    node->kel_stats = node->kel_stats_w;
     if (result != KD_OK) {
         node->escrow_failures++;
         kd_log_warn("escrow", "sweep failed: %s", kd_err_message(result));

@@ -66,6 +66,29 @@ static enum kd_err kd_node_escrow_metrics(const struct kd_node *node, struct kd_
     return e;
 }
 
+/* The KEL engine's verdict counters as of the last escrow sweep tick
+ * (sweep_interval_ms): the engine runs on the writer thread, the sweep
+ * write takes the snapshot and its done callback publishes it here. */
+static enum kd_err kd_node_kel_metrics(const struct kd_node *node, struct kd_buf *out)
+{
+    const struct kd_kel_stats *s = &node->kel_stats;
+
+    return kd_buf_printf(
+        out,
+        "# HELP kerid_kel_messages_total Messages the KEL engine judged, by verdict "
+        "(as of the last sweep tick).\n"
+        "# TYPE kerid_kel_messages_total counter\n"
+        "kerid_kel_messages_total{verdict=\"accepted\"} %llu\n"
+        "kerid_kel_messages_total{verdict=\"duplicate\"} %llu\n"
+        "kerid_kel_messages_total{verdict=\"escrowed\"} %llu\n"
+        "kerid_kel_messages_total{verdict=\"rejected\"} %llu\n"
+        "kerid_kel_messages_total{verdict=\"duplicitous\"} %llu\n"
+        "kerid_kel_messages_total{verdict=\"skipped\"} %llu\n",
+        (unsigned long long)s->accepted, (unsigned long long)s->duplicates,
+        (unsigned long long)s->escrowed, (unsigned long long)s->rejected,
+        (unsigned long long)s->duplicitous, (unsigned long long)s->skipped);
+}
+
 static void kd_route_metrics(struct kd_http_req *req, void *ctx)
 {
     const struct kd_role_instance *ri = ctx;
@@ -88,6 +111,8 @@ static void kd_route_metrics(struct kd_http_req *req, void *ctx)
         e = kd_sweeper_render_metrics(&node->sweeper, &out);
     if (e == KD_OK)
         e = kd_node_escrow_metrics(node, &out);
+    if (e == KD_OK)
+        e = kd_node_kel_metrics(node, &out);
     if (e == KD_OK)
         kd_node_process_metrics(node, &out);
     if (e != KD_OK)

@@ -138,6 +138,40 @@ const char *const kd_store_migrations[] = {
     "  att BLOB NOT NULL,"
     "  PRIMARY KEY (cid, role, eid)"
     ") WITHOUT ROWID;",
+
+    /* 6: transaction event logs (keriox-surface §4.4): accepted TEL events
+     * by (id, sn), id being the registry prefix (vcp, vrt) or the credential
+     * SAID (iss, rev, bis, brv), each with its source seal (the issuer's KEL
+     * event at seal_sn with SAID seal_d); TEL events waiting for their
+     * anchor or their predecessor, released by dep's new events. */
+    "CREATE TABLE tel_events ("
+    "  said TEXT PRIMARY KEY NOT NULL,"
+    "  id TEXT NOT NULL,"
+    "  sn INTEGER NOT NULL CHECK (sn >= 0),"
+    "  ilk TEXT NOT NULL,"
+    "  reg TEXT NOT NULL,"
+    "  issuer TEXT NOT NULL,"
+    "  seal_sn INTEGER NOT NULL CHECK (seal_sn >= 0),"
+    "  seal_d TEXT NOT NULL,"
+    "  first_seen_us INTEGER NOT NULL,"
+    "  raw BLOB NOT NULL,"
+    "  UNIQUE (id, sn)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE tel_escrows ("
+    "  row INTEGER PRIMARY KEY,"
+    "  kind INTEGER NOT NULL CHECK (kind BETWEEN 0 AND 1),"
+    "  id TEXT NOT NULL,"
+    "  sn INTEGER NOT NULL CHECK (sn >= 0),"
+    "  said TEXT NOT NULL,"
+    "  dep TEXT NOT NULL,"
+    "  seal_sn INTEGER NOT NULL CHECK (seal_sn >= 0),"
+    "  seal_d TEXT NOT NULL,"
+    "  raw BLOB NOT NULL,"
+    "  arrived_us INTEGER NOT NULL,"
+    "  UNIQUE (said, seal_sn, seal_d)"
+    ");"
+    "CREATE INDEX tel_escrows_dep ON tel_escrows (dep, sn, row);"
+    "CREATE INDEX tel_escrows_kind_arrived ON tel_escrows (kind, arrived_us);",
 };
 
 const unsigned kd_store_migrations_count =
@@ -148,6 +182,7 @@ _Static_assert(sizeof(kd_store_migrations) / sizeof(kd_store_migrations[0]) ==
                "KD_STORE_SCHEMA_VERSION must count the migrations");
 _Static_assert(KD_STORE_SIG_KIND_COUNT_ == 4, "kel_sigs CHECK (kind BETWEEN 0 AND 3)");
 _Static_assert(KD_STORE_ESCROW_KIND_COUNT_ == 10, "kel_escrows CHECK (kind BETWEEN 0 AND 9)");
+_Static_assert(KD_STORE_TEL_ESCROW_KIND_COUNT_ == 2, "tel_escrows CHECK (kind BETWEEN 0 AND 1)");
 
 /* Runs a one-row, one-integer query (a PRAGMA or a count). */
 static int kd_store_query_int(sqlite3 *db, const char *sql, int64_t *out)

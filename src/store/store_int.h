@@ -116,7 +116,37 @@
     X(END_DT, KD_STMT_R,                                                                           \
       "SELECT dt_us, active FROM end_roles WHERE cid = ?1 AND role = ?2 AND eid = ?3")             \
     X(END_EACH, KD_STMT_R,                                                                         \
-      "SELECT raw, att FROM end_roles WHERE cid = ?1 AND role = ?2 AND active = 1 ORDER BY eid")
+      "SELECT raw, att FROM end_roles WHERE cid = ?1 AND role = ?2 AND active = 1 ORDER BY eid")  \
+    KD_STORE_TEL_STMTS(X)
+
+/* The TEL tables' statements (src/store/tel.c). */
+#define KD_STORE_TEL_STMTS(X)                                                                      \
+    X(TEL_ADD, KD_STMT_W,                                                                          \
+      "INSERT INTO tel_events (said, id, sn, ilk, reg, issuer, seal_sn, seal_d, first_seen_us, "   \
+      "raw) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")                                     \
+    X(TEL_AT, KD_STMT_R,                                                                           \
+      "SELECT id, sn, said, ilk, reg, issuer, seal_sn, seal_d, first_seen_us, raw "                \
+      "FROM tel_events WHERE id = ?1 AND sn = ?2")                                                 \
+    X(TEL_LAST, KD_STMT_R,                                                                         \
+      "SELECT id, sn, said, ilk, reg, issuer, seal_sn, seal_d, first_seen_us, raw "                \
+      "FROM tel_events WHERE id = ?1 ORDER BY sn DESC LIMIT 1")                                    \
+    X(TEL_EACH, KD_STMT_R,                                                                         \
+      "SELECT id, sn, said, ilk, reg, issuer, seal_sn, seal_d, first_seen_us, raw "                \
+      "FROM tel_events WHERE id = ?1 ORDER BY sn")                                                 \
+    X(TEL_ESC_ADD, KD_STMT_W,                                                                      \
+      "INSERT INTO tel_escrows (kind, id, sn, said, dep, seal_sn, seal_d, raw, arrived_us) "       \
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "                                               \
+      "ON CONFLICT (said, seal_sn, seal_d) DO NOTHING")                                            \
+    X(TEL_ESC_REMOVE, KD_STMT_W, "DELETE FROM tel_escrows WHERE row = ?1")                         \
+    X(TEL_ESC_EXPIRE, KD_STMT_W, "DELETE FROM tel_escrows WHERE kind = ?1 AND arrived_us < ?2")    \
+    X(TEL_ESC_EACH, KD_STMT_R,                                                                     \
+      "SELECT row, kind, id, sn, said, dep, seal_sn, seal_d, raw, arrived_us FROM tel_escrows "    \
+      "WHERE row > ?1 ORDER BY row LIMIT ?2")                                                      \
+    X(TEL_ESC_EACH_DEP, KD_STMT_R,                                                                 \
+      "SELECT row, kind, id, sn, said, dep, seal_sn, seal_d, raw, arrived_us FROM tel_escrows "    \
+      "WHERE dep = ?1 ORDER BY sn, row LIMIT ?2")                                                  \
+    X(TEL_ESC_COUNT, KD_STMT_R, "SELECT count(*) FROM tel_escrows")                                \
+    X(TEL_ESC_COUNT_DEP, KD_STMT_R, "SELECT count(*) FROM tel_escrows WHERE dep = ?1")
 
 enum kd_store_stmt_id {
 #define KD_STMT_ENUM_(id, conn, sql) KD_STMT_##id,

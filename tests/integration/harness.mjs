@@ -147,8 +147,11 @@ export function parseResponses(buf) {
   return out;
 }
 
-export function get(port, p, extra = '') {
-  return exchange(port, `GET ${p} HTTP/1.1\r\nHost: 127.0.0.1\r\n${extra}\r\n`).then((r) => r.responses[0]);
+// GET as keriox's clients send it (reqwest adds "Accept: */*"); pass an
+// Accept line in extra to replace it, or accept: null for none (kli's hio).
+export function get(port, p, extra = '', { accept = '*/*' } = {}) {
+  const acc = accept === null || /^accept:/im.test(extra) ? '' : `Accept: ${accept}\r\n`;
+  return exchange(port, `GET ${p} HTTP/1.1\r\nHost: 127.0.0.1\r\n${acc}${extra}\r\n`).then((r) => r.responses[0]);
 }
 
 export function writeYaml(dir, name, text) {

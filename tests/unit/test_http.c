@@ -51,6 +51,12 @@ struct srv {
     atomic_int done_called;
     atomic_int async_answered;
     atomic_int hdr_checks; /* kd_http_res_header results in h_hdr, as a bit mask of passes */
+    /* streams (h_stream) */
+    atomic_int st_closed, st_shutdown, st_drained, st_ended, st_freed;
+    atomic_int st_write_err;  /* the first error a stream write returned */
+    atomic_int st_write_errs; /* streams ended on a write error */
+    atomic_int stream_checks; /* API misuse results in h_stream, bit mask of passes */
+    atomic_int late_begin;    /* what kd_http_stream_begin returned in h_late, + 1 */
 };
 
 struct delayed {
@@ -230,7 +236,184 @@ static void h_twice(struct kd_http_req *req, void *ctx)
     kd_http_respond(req, 200, "text/plain", "two", 3);
 }
 
+/* A streamed answer: {count} pieces (0: until the client goes or the server
+ * shuts down) of {size} bytes, one every {ms} milliseconds (0: all at once). */
+struct strm {
+    uv_timer_t t;
+    struct kd_http_req *req;
+    struct srv *sv;
+    unsigned long count, sent, size, ms;
+    int ended, wait_drain;
+};
+
+static void strm_freed(uv_handle_t *h)
+{
+    struct strm *st = h->data;
+
+    atomic_fetch_add(&st->sv->st_freed, 1);
+    free(st);
+}
+
+/* Ends the stream once and releases the handler's state. */
+static void strm_end(struct strm *st)
+{
+    if (st->ended)
+        return;
+    st->ended = 1;
+    kd_http_stream_end(st->req);
+    atomic_fetch_add(&st->sv->st_ended, 1);
+    uv_timer_stop(&st->t);
+    uv_close((uv_handle_t *)&st->t, strm_freed);
+}
+
+/* Piece i: "<i>:" then letters, size bytes in all, ending in '\n'. */
+static size_t strm_piece(char *p, unsigned long i, unsigned long size)
+{
+    int n = snprintf(p, size + 1, "%lu:", i);
+
+    for (unsigned long k = (unsigned long)n; k < size; k++)
+        p[k] = (char)('a' + k % 26);
+    if (size > 0)
+        p[size - 1] = '\n';
+    return size;
+}
+
+static void strm_tick(uv_timer_t *t)
+{
+    struct strm *st = t->data;
+    char *p = malloc(st->size + 32);
+    enum kd_err e = KD_OK;
+
+    if (p == NULL)
+        abort();
+    do {
+        if (st->count != 0 && st->sent >= st->count)
+            break;
+        e = kd_http_stream_write(st->req, p, strm_piece(p, st->sent, st->size));
+        st->sent++;
+    } while (e == KD_OK && st->ms == 0);
+    free(p);
+    if (e != KD_OK) {
+        int zero = 0;
+
+        atomic_compare_exchange_strong(&st->sv->st_write_err, &zero, (int)e);
+        atomic_fetch_add(&st->sv->st_write_errs, 1);
+        strm_end(st);
+        return;
+    }
+    if (st->count == 0 || st->sent < st->count)
+        return;
+    /* all written at once and not all taken: end once it drained */
+    if (st->ms == 0 && kd_http_stream_queued(st->req) > 0)
+        st->wait_drain = 1;
+    else
+        strm_end(st);
+}
+
+static void strm_event(struct kd_http_req *req, enum kd_http_stream_event ev, void *arg)
+{
+    struct strm *st = arg;
+
+    if (req != st->req || st->ended)
+        abort(); /* never called after the end, always with its own request */
+    if (ev == KD_HTTP_STREAM_DRAINED) {
+        if (kd_http_stream_queued(req) != 0)
+            abort(); /* drained means nothing is queued */
+        atomic_fetch_add(&st->sv->st_drained, 1);
+        if (st->wait_drain)
+            strm_end(st);
+        return;
+    }
+    atomic_fetch_add(ev == KD_HTTP_STREAM_CLOSED ? &st->sv->st_closed : &st->sv->st_shutdown, 1);
+    strm_end(st);
+}
+
+static void h_stream(struct kd_http_req *req, void *ctx)
+{
+    struct srv *sv = ctx;
+    struct strm *st = calloc(1, sizeof(*st));
+    int ok = 0;
+
+    if (st == NULL)
+        abort();
+    st->req = req;
+    st->sv = sv;
+    st->count = strtoul(kd_http_req_param(req, 0, NULL), NULL, 10);
+    st->size = strtoul(kd_http_req_param(req, 1, NULL), NULL, 10);
+    st->ms = strtoul(kd_http_req_param(req, 2, NULL), NULL, 10);
+    /* misuse is refused and leaves the request as it was */
+    ok |= (kd_http_stream_write(req, "x", 1) == KD_EINVAL) << 0;
+    ok |= (kd_http_stream_queued(req) == 0) << 1;
+    ok |= (kd_http_stream_begin(req, 200, "text/plain", NULL, NULL) == KD_EINVAL) << 2;
+    ok |= (kd_http_stream_begin(req, 204, "text/plain", strm_event, st) == KD_EINVAL) << 3;
+    kd_http_stream_end(req); /* no stream: nothing happens */
+    ok |= (kd_http_res_header(req, "X-Stream", "yes") == KD_OK) << 4;
+    ok |= (kd_http_stream_begin(req, 200, "text/event-stream", strm_event, st) == KD_OK) << 5;
+    ok |= (kd_http_stream_begin(req, 200, "text/event-stream", strm_event, st) == KD_EINVAL) << 6;
+    kd_http_respond(req, 500, "text/plain", "no", 2); /* ignored: the stream is open */
+    atomic_store(&sv->stream_checks, ok);
+    if (!(ok & (1 << 5))) {
+        free(st);
+        kd_http_respond_error(req, KD_EINTERNAL, "stream_begin failed");
+        return;
+    }
+    uv_timer_init(&sv->loop, &st->t);
+    st->t.data = st;
+    strm_tick(&st->t);
+    if (!st->ended && st->ms != 0)
+        uv_timer_start(&st->t, strm_tick, st->ms, st->ms);
+}
+
+/* Begins a stream {ms} milliseconds after the request arrived; when that
+ * fails, answers the request with the error instead. */
+struct late {
+    uv_timer_t t;
+    struct kd_http_req *req;
+    struct srv *sv;
+};
+
+static void late_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void late_event(struct kd_http_req *req, enum kd_http_stream_event ev, void *arg)
+{
+    (void)ev;
+    (void)arg;
+    kd_http_stream_end(req);
+}
+
+static void late_fire(uv_timer_t *t)
+{
+    struct late *l = t->data;
+    const enum kd_err e = kd_http_stream_begin(l->req, 200, "text/plain", late_event, NULL);
+
+    atomic_store(&l->sv->late_begin, (int)e + 1);
+    if (e != KD_OK)
+        kd_http_respond_error(l->req, e, NULL);
+    else
+        kd_http_stream_end(l->req);
+    uv_close((uv_handle_t *)&l->t, late_closed);
+}
+
+static void h_late(struct kd_http_req *req, void *ctx)
+{
+    struct srv *sv = ctx;
+    struct late *l = malloc(sizeof(*l));
+
+    if (l == NULL)
+        abort();
+    l->req = req;
+    l->sv = sv;
+    uv_timer_init(&sv->loop, &l->t);
+    l->t.data = l;
+    uv_timer_start(&l->t, late_fire, strtoul(kd_http_req_param(req, 0, NULL), NULL, 10), 0);
+}
+
 static const struct kd_route test_routes[] = {
+    {KD_HTTP_GET, "/late/{ms}", h_late, "late"},
+    {KD_HTTP_GET, "/stream/{count}/{size}/{ms}", h_stream, "stream"},
     {KD_HTTP_GET, "/", h_root, "root"},
     {KD_HTTP_GET, "/hello", h_hello, "hello"},
     {KD_HTTP_DELETE, "/hello", h_hello, "hello"},
@@ -2042,6 +2225,472 @@ static void test_no_metrics_ipv6(void **state)
     srv_stop(&sv);
 }
 
+/* ------------------------------------------------------------------------------------------
+ * Streamed answers (kd_http_stream_*) and CORS.
+ */
+
+/* Waits up to ms for *v to reach want. */
+static int wait_atomic(atomic_int *v, int want, unsigned ms)
+{
+    const uint64_t end = now_ms() + ms;
+
+    while (atomic_load(v) < want && now_ms() < end)
+        sleep_ms(5);
+    return atomic_load(v);
+}
+
+/* Reads a chunked body (RFC 9112 §7.1) after the head cli_resp read: the
+ * chunks' data into *body (malloc'd, NUL-terminated), their number into
+ * *nchunks. 0 at the last chunk, -1 if the connection ends first or the
+ * framing is wrong. */
+static int cli_chunked(struct cli *c, char **body, size_t *len, size_t *nchunks)
+{
+    size_t cap = 4096;
+
+    *len = 0;
+    *nchunks = 0;
+    *body = malloc(cap);
+    assert_non_null(*body);
+    for (;;) {
+        char *eol;
+        size_t size, hl;
+
+        while ((eol = memmem(c->buf, c->len, "\r\n", 2)) == NULL) {
+            if (cli_fill(c) <= 0)
+                return -1;
+        }
+        size = strtoul(c->buf, NULL, 16);
+        hl = (size_t)(eol - c->buf) + 2;
+        while (c->len < hl + size + 2) {
+            if (cli_fill(c) <= 0)
+                return -1;
+        }
+        if (memcmp(c->buf + hl + size, "\r\n", 2) != 0)
+            return -1;
+        if (*len + size + 1 > cap) {
+            while (*len + size + 1 > cap)
+                cap *= 2;
+            *body = realloc(*body, cap);
+            assert_non_null(*body);
+        }
+        memcpy(*body + *len, c->buf + hl, size);
+        *len += size;
+        (*body)[*len] = '\0';
+        memmove(c->buf, c->buf + hl + size + 2, c->len - hl - size - 2);
+        c->len -= hl + size + 2;
+        if (size == 0)
+            return 0;
+        (*nchunks)++;
+    }
+}
+
+/* Checks that body holds pieces 0..n-1 of size bytes as strm_piece makes them. */
+static void check_pieces(const char *body, size_t len, unsigned long n, unsigned long size)
+{
+    char *want = malloc(size + 32);
+
+    assert_non_null(want);
+    assert_int_equal(len, n * size);
+    for (unsigned long i = 0; i < n; i++) {
+        strm_piece(want, i, size);
+        assert_memory_equal(body + i * size, want, size);
+    }
+    free(want);
+}
+
+static void test_stream_many_writes(void **state)
+{
+    struct srv sv;
+    struct cli *c;
+    struct resp r;
+    char *body;
+    size_t len, nchunks;
+
+    (void)state;
+    srv_start(&sv, NULL);
+    c = cli_new(sv.port);
+    /* 200 writes, 2 ms apart, each its own chunk */
+    cli_send(c, "GET /stream/200/100/2 HTTP/1.1\r\nHost: t\r\nOrigin: http://o\r\n\r\n");
+    assert_int_equal(cli_resp(c, &r, 0), 0);
+    assert_int_equal(r.status, 200);
+    assert_true(resp_has_hdr(&r, "Content-Type", "text/event-stream"));
+    assert_true(resp_has_hdr(&r, "Transfer-Encoding", "chunked"));
+    assert_true(resp_has_hdr(&r, "X-Stream", "yes"));
+    assert_true(resp_has_hdr(&r, "Access-Control-Allow-Origin", "*"));
+    {
+        char v[64];
+
+        assert_int_equal(resp_hdr(&r, "Content-Length", v, sizeof(v)), -1);
+        assert_int_equal(resp_hdr(&r, "Connection", v, sizeof(v)), -1);
+    }
+    resp_free(&r);
+    assert_int_equal(wait_atomic(&sv.stream_checks, 0x7f, 2000), 0x7f);
+    assert_int_equal(cli_chunked(c, &body, &len, &nchunks), 0);
+    check_pieces(body, len, 200, 100);
+    assert_true(nchunks >= 1 && nchunks <= 200);
+    free(body);
+    assert_int_equal(wait_atomic(&sv.st_freed, 1, 2000), 1);
+    assert_int_equal(atomic_load(&sv.st_ended), 1);
+    assert_int_equal(atomic_load(&sv.st_closed), 0);
+    /* the connection is kept and serves the next request */
+    cli_req(c, "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n", &r);
+    assert_string_equal(r.body, "hello");
+    resp_free(&r);
+    /* a stream of large pieces written at once, read as it comes */
+    cli_send(c, "GET /stream/64/20000/0 HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_int_equal(cli_resp(c, &r, 0), 0);
+    resp_free(&r);
+    assert_int_equal(cli_chunked(c, &body, &len, &nchunks), 0);
+    check_pieces(body, len, 64, 20000);
+    free(body);
+    cli_free(c);
+    get_metrics(sv.port, &r);
+    assert_int_equal(
+        metric_value(r.body,
+                     "kerid_http_requests_total{server=\"test\",route=\"stream\",code=\"200\"}"),
+        2);
+    resp_free(&r);
+    srv_stop(&sv);
+}
+
+static void test_stream_http10_close_head(void **state)
+{
+    struct srv sv;
+    struct cli *c;
+    struct resp r;
+    char *body, v[64];
+    size_t len, nchunks;
+
+    (void)state;
+    srv_start(&sv, NULL);
+    /* HTTP/1.0: no chunks, the close ends the body */
+    c = cli_new(sv.port);
+    cli_send(c, "GET /stream/5/10/3 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    assert_int_equal(cli_resp(c, &r, 0), 0);
+    assert_int_equal(r.status, 200);
+    assert_true(resp_has_hdr(&r, "Connection", "close"));
+    assert_int_equal(resp_hdr(&r, "Transfer-Encoding", v, sizeof(v)), -1);
+    assert_int_equal(resp_hdr(&r, "Content-Length", v, sizeof(v)), -1);
+    resp_free(&r);
+    while (c->len < 50 && cli_fill(c) > 0)
+        ;
+    assert_int_equal(c->len, 50);
+    check_pieces(c->buf, c->len, 5, 10);
+    c->len = 0;
+    assert_int_equal(cli_closed(c, 3000), 1);
+    cli_free(c);
+    /* HTTP/1.1 asking to close: chunked, Connection: close, closed after the last chunk */
+    c = cli_new(sv.port);
+    cli_send(c, "GET /stream/3/10/0 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    assert_int_equal(cli_resp(c, &r, 0), 0);
+    assert_true(resp_has_hdr(&r, "Connection", "close"));
+    assert_true(resp_has_hdr(&r, "Transfer-Encoding", "chunked"));
+    resp_free(&r);
+    assert_int_equal(cli_chunked(c, &body, &len, &nchunks), 0);
+    check_pieces(body, len, 3, 10);
+    free(body);
+    assert_int_equal(cli_closed(c, 3000), 1);
+    cli_free(c);
+    /* HEAD: the head only, then the next request on the same connection */
+    c = cli_new(sv.port);
+    cli_req(c, "HEAD /stream/3/10/0 HTTP/1.1\r\nHost: t\r\n\r\n", &r);
+    assert_int_equal(r.status, 200);
+    assert_true(resp_has_hdr(&r, "Transfer-Encoding", "chunked"));
+    resp_free(&r);
+    cli_req(c, "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n", &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "hello"); /* nothing of the HEAD stream came before it */
+    resp_free(&r);
+    cli_free(c);
+    assert_int_equal(wait_atomic(&sv.st_freed, 3, 2000), 3);
+    srv_stop(&sv);
+}
+
+static void test_stream_client_gone(void **state)
+{
+    struct srv sv;
+    struct cli *c;
+    struct resp r;
+
+    (void)state;
+    srv_start(&sv, NULL);
+    /* FIN in the middle of an endless stream */
+    c = cli_new(sv.port);
+    cli_send(c, "GET /stream/0/100/5 HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_int_equal(cli_resp(c, &r, 0), 0);
+    resp_free(&r);
+    while (c->len < 300 && cli_fill(c) > 0)
+        ;
+    cli_free(c);
+    /* told by CLOSED, or by a failed write if one came first */
+    assert_int_equal(wait_atomic(&sv.st_freed, 1, 3000), 1);
+    assert_int_equal(atomic_load(&sv.st_closed) + atomic_load(&sv.st_write_errs), 1);
+    /* reset in the middle of another */
+    c = cli_new(sv.port);
+    cli_send(c, "GET /stream/0/100/5 HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_int_equal(cli_resp(c, &r, 0), 0);
+    resp_free(&r);
+    cli_reset(c);
+    cli_free(c);
+    assert_int_equal(wait_atomic(&sv.st_freed, 2, 3000), 2);
+    assert_int_equal(atomic_load(&sv.st_closed) + atomic_load(&sv.st_write_errs), 2);
+    assert_int_equal(atomic_load(&sv.st_ended), 2);
+    assert_int_equal(atomic_load(&sv.st_shutdown), 0);
+    /* the server carries on; only this connection is open */
+    get_metrics(sv.port, &r);
+    assert_int_equal(metric_value(r.body, "kerid_http_connections_open{server=\"test\"}"), 1);
+    resp_free(&r);
+    srv_stop(&sv);
+}
+
+static void test_stream_slow_reader(void **state)
+{
+    const struct kd_http_limits lim = {.max_stream_queue_bytes = 256 * 1024,
+                                       .body_timeout_ms = 20000};
+    const struct kd_http_limits roomy = {.max_stream_queue_bytes = 64u << 20};
+    struct srv sv;
+    struct cli *c;
+    struct resp r;
+    char *body;
+    size_t len, nchunks;
+    uint64_t t0;
+
+    (void)state;
+    srv_start(&sv, &lim);
+    /* a client that does not read: the queue bound closes it, long before
+     * the write timeout would */
+    c = malloc(sizeof(*c));
+    assert_non_null(c);
+    assert_int_equal(cli_open_rcvbuf(c, sv.port, 16384), 0);
+    t0 = now_ms();
+    cli_send(c, "GET /stream/0/65536/0 HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_int_equal(wait_atomic(&sv.st_ended, 1, 5000), 1);
+    assert_true(now_ms() - t0 < 5000);
+    assert_int_equal(atomic_load(&sv.st_write_err), KD_EUNAVAIL);
+    assert_int_equal(atomic_load(&sv.st_closed), 0); /* ended on the write error, not told */
+    {
+        size_t got = 0;
+        char b[65536];
+        ssize_t n;
+
+        while ((n = recv(c->fd, b, sizeof(b), 0)) > 0)
+            got += (size_t)n;
+        assert_true(n == 0 || errno == ECONNRESET); /* closed, not timed out */
+        assert_true(got < 64u << 20);
+    }
+    cli_free(c);
+    assert_int_equal(wait_atomic(&sv.st_freed, 1, 2000), 1);
+    srv_stop(&sv);
+
+    /* a client that reads late but reads everything: writes wait, DRAINED
+     * says when the queue is empty again, nothing is lost */
+    srv_start(&sv, &roomy);
+    c = malloc(sizeof(*c));
+    assert_non_null(c);
+    assert_int_equal(cli_open_rcvbuf(c, sv.port, 16384), 0);
+    cli_send(c, "GET /stream/768/16384/0 HTTP/1.1\r\nHost: t\r\n\r\n");
+    sleep_ms(300);
+    assert_int_equal(cli_resp(c, &r, 0), 0);
+    resp_free(&r);
+    assert_int_equal(cli_chunked(c, &body, &len, &nchunks), 0);
+    check_pieces(body, len, 768, 16384);
+    free(body);
+    assert_int_equal(atomic_load(&sv.st_drained), 1); /* the stream ended on it */
+    assert_int_equal(atomic_load(&sv.st_write_err), 0);
+    cli_free(c);
+    srv_stop(&sv);
+}
+
+static void test_stream_shutdown(void **state)
+{
+    struct srv sv;
+    struct cli *c;
+    struct resp r;
+    char *body;
+    size_t len, nchunks;
+    uint64_t t0;
+
+    (void)state;
+    srv_start(&sv, NULL);
+    c = cli_new(sv.port);
+    cli_send(c, "GET /stream/0/10/20 HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_int_equal(cli_resp(c, &r, 0), 0);
+    resp_free(&r);
+    sleep_ms(100);
+    t0 = now_ms();
+    srv_begin_shutdown(&sv);
+    /* the stream is ended (last chunk), then the connection closes */
+    assert_int_equal(cli_chunked(c, &body, &len, &nchunks), 0);
+    assert_true(len >= 10 && len % 10 == 0);
+    check_pieces(body, len, len / 10, 10);
+    free(body);
+    assert_int_equal(cli_closed(c, 3000), 1);
+    assert_true(now_ms() - t0 < 1000);
+    cli_free(c);
+    srv_join(&sv);
+    assert_int_equal(atomic_load(&sv.st_shutdown), 1);
+    assert_int_equal(atomic_load(&sv.st_closed), 0);
+    assert_int_equal(atomic_load(&sv.st_freed), 1);
+}
+
+/* kd_http_stream_begin refuses to start on a connection that is gone or a
+ * server that shuts down; the handler then answers as usual. */
+static void test_stream_begin_refused(void **state)
+{
+    struct srv sv;
+    struct cli *c;
+    struct resp r;
+
+    (void)state;
+    srv_start(&sv, NULL);
+    /* the client reset before the stream began: KD_EIO */
+    c = cli_new(sv.port);
+    cli_send(c, "GET /late/100 HTTP/1.1\r\nHost: t\r\n\r\n");
+    sleep_ms(20);
+    cli_reset(c);
+    cli_free(c);
+    assert_int_equal(wait_atomic(&sv.late_begin, 1, 3000), KD_EIO + 1);
+    /* a stream that would begin after the shutdown began: KD_EUNAVAIL, the
+     * error is the answer, and the connection closes */
+    atomic_store(&sv.late_begin, 0);
+    c = cli_new(sv.port);
+    cli_send(c, "GET /late/300 HTTP/1.1\r\nHost: t\r\n\r\n");
+    sleep_ms(50);
+    srv_begin_shutdown(&sv);
+    assert_int_equal(cli_resp(c, &r, 0), 0);
+    assert_json_error(&r, 503, "unavailable", "server busy or shutting down");
+    assert_true(resp_has_hdr(&r, "Connection", "close"));
+    resp_free(&r);
+    assert_int_equal(atomic_load(&sv.late_begin), KD_EUNAVAIL + 1);
+    assert_int_equal(cli_closed(c, 3000), 1);
+    cli_free(c);
+    srv_join(&sv);
+}
+
+static void test_stream_timeouts(void **state)
+{
+    const struct kd_http_limits lim = {.body_timeout_ms = 150, .idle_timeout_ms = 100};
+    struct srv sv;
+    struct cli *c;
+    struct resp r;
+    char *body;
+    size_t len, nchunks;
+
+    (void)state;
+    srv_start(&sv, &lim);
+    c = cli_new(sv.port);
+    /* 600 ms of stream, far past the idle and write timeouts */
+    cli_send(c, "GET /stream/30/10/20 HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_int_equal(cli_resp(c, &r, 0), 0);
+    resp_free(&r);
+    assert_int_equal(cli_chunked(c, &body, &len, &nchunks), 0);
+    check_pieces(body, len, 30, 10);
+    free(body);
+    assert_int_equal(atomic_load(&sv.st_closed), 0);
+    /* afterwards the idle timeout applies again */
+    assert_int_equal(cli_closed(c, 2000), 1);
+    cli_free(c);
+    srv_stop(&sv);
+}
+
+static void test_cors_and_options(void **state)
+{
+    struct srv sv;
+    struct cli *c;
+    struct resp r;
+    char v[128], req[6000], big[5001];
+
+    (void)state;
+    srv_start(&sv, NULL);
+    c = cli_new(sv.port);
+    cli_req(c, "GET /hello HTTP/1.1\r\nHost: t\r\nOrigin: http://a.example\r\n\r\n", &r);
+    assert_int_equal(r.status, 200);
+    assert_true(resp_has_hdr(&r, "Access-Control-Allow-Origin", "*"));
+    resp_free(&r);
+    cli_req(c, "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n", &r);
+    assert_int_equal(resp_hdr(&r, "Access-Control-Allow-Origin", v, sizeof(v)), -1);
+    resp_free(&r);
+    /* errors carry it too */
+    cli_req(c, "GET /nope HTTP/1.1\r\nHost: t\r\nOrigin: http://a.example\r\n\r\n", &r);
+    assert_int_equal(r.status, 404);
+    assert_true(resp_has_hdr(&r, "Access-Control-Allow-Origin", "*"));
+    resp_free(&r);
+    /* plain OPTIONS: 200, Allow, empty body */
+    cli_req(c, "OPTIONS /hello HTTP/1.1\r\nHost: t\r\n\r\n", &r);
+    assert_int_equal(r.status, 200);
+    assert_true(resp_has_hdr(&r, "Allow", "GET, HEAD, DELETE, OPTIONS"));
+    assert_true(resp_has_hdr(&r, "Content-Length", "0"));
+    assert_int_equal(resp_hdr(&r, "Access-Control-Allow-Methods", v, sizeof(v)), -1);
+    resp_free(&r);
+    cli_req(c, "OPTIONS /echo/x/y HTTP/1.1\r\nHost: t\r\n\r\n", &r);
+    assert_int_equal(r.status, 200);
+    assert_true(resp_has_hdr(&r, "Allow", "POST, OPTIONS"));
+    resp_free(&r);
+    /* a CORS preflight */
+    cli_req(c,
+            "OPTIONS /hello HTTP/1.1\r\nHost: t\r\nOrigin: http://a.example\r\n"
+            "Access-Control-Request-Method: DELETE\r\n"
+            "Access-Control-Request-Headers: content-type, cesr-attachment\r\n\r\n",
+            &r);
+    assert_int_equal(r.status, 200);
+    assert_true(resp_has_hdr(&r, "Access-Control-Allow-Origin", "*"));
+    assert_true(resp_has_hdr(&r, "Access-Control-Allow-Methods", "GET, HEAD, DELETE, OPTIONS"));
+    assert_true(resp_has_hdr(&r, "Access-Control-Allow-Headers", "content-type, cesr-attachment"));
+    assert_true(resp_has_hdr(&r, "Access-Control-Max-Age", "86400"));
+    assert_int_equal(resp_hdr(&r, "Allow", v, sizeof(v)), -1);
+    resp_free(&r);
+    /* without Access-Control-Request-Headers: "*" */
+    cli_req(c,
+            "OPTIONS /hello HTTP/1.1\r\nHost: t\r\nOrigin: http://a.example\r\n"
+            "Access-Control-Request-Method: GET\r\n\r\n",
+            &r);
+    assert_true(resp_has_hdr(&r, "Access-Control-Allow-Headers", "*"));
+    resp_free(&r);
+    /* an echo too long to send is left out; the answer still goes */
+    memset(big, 'h', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    snprintf(req, sizeof(req),
+             "OPTIONS /hello HTTP/1.1\r\nHost: t\r\nOrigin: http://a.example\r\n"
+             "Access-Control-Request-Method: GET\r\nAccess-Control-Request-Headers: %s\r\n\r\n",
+             big);
+    cli_req(c, req, &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(resp_hdr(&r, "Access-Control-Allow-Headers", v, sizeof(v)), -1);
+    assert_true(resp_has_hdr(&r, "Access-Control-Allow-Methods", "GET, HEAD, DELETE, OPTIONS"));
+    resp_free(&r);
+    /* OPTIONS on an unknown path is still 404; the connection lived through all */
+    cli_req(c, "OPTIONS /nope HTTP/1.1\r\nHost: t\r\n\r\n", &r);
+    assert_int_equal(r.status, 404);
+    resp_free(&r);
+    cli_req(c, "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n", &r);
+    assert_string_equal(r.body, "hello");
+    resp_free(&r);
+    cli_free(c);
+    srv_stop(&sv);
+}
+
+/* kli's hio client never reconnects after a server close (keripy-surface
+ * §8): with default limits an idle keep-alive connection outlives actix's
+ * 5 s by far. */
+static void test_default_idle_timeout(void **state)
+{
+    struct srv sv;
+    struct cli *c;
+    struct resp r;
+
+    (void)state;
+    srv_start(&sv, NULL);
+    c = cli_new(sv.port);
+    cli_req(c, "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n", &r);
+    resp_free(&r);
+    assert_int_equal(cli_closed(c, 6000), 0); /* still open after 6 s of silence */
+    cli_req(c, "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n", &r);
+    assert_string_equal(r.body, "hello");
+    resp_free(&r);
+    cli_free(c);
+    srv_stop(&sv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2071,6 +2720,15 @@ int main(void)
         cmocka_unit_test(test_write_errors),
         cmocka_unit_test(test_no_metrics_ipv6),
         cmocka_unit_test(test_random_input),
+        cmocka_unit_test(test_stream_many_writes),
+        cmocka_unit_test(test_stream_http10_close_head),
+        cmocka_unit_test(test_stream_client_gone),
+        cmocka_unit_test(test_stream_slow_reader),
+        cmocka_unit_test(test_stream_shutdown),
+        cmocka_unit_test(test_stream_begin_refused),
+        cmocka_unit_test(test_stream_timeouts),
+        cmocka_unit_test(test_cors_and_options),
+        cmocka_unit_test(test_default_idle_timeout),
     };
 
     signal(SIGPIPE, SIG_IGN);

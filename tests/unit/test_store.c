@@ -485,7 +485,7 @@ static void test_open_fresh(void **state)
     raw_text(fx->path, "PRAGMA journal_mode", mode, sizeof(mode));
     assert_string_equal(mode, "wal");
     assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), KD_STORE_SCHEMA_VERSION);
-    assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 5);
+    assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 6);
     assert_int_equal(raw_int(fx->path, "PRAGMA application_id"), 0x6b657269);
     assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' "
                                        "AND name IN ('meta', 'kel_events', 'kel_sigs', "
@@ -623,10 +623,10 @@ static void test_refuse_newer_version(void **state)
     assert_int_equal(
         kd_store_schema_migrate(db, fx->path, kd_store_migrations, kd_store_migrations_count),
         KD_OK);
-    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 6", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 7", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     assert_refused_untouched(fx);
-    assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 6);
+    assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 7);
 }
 
 static void test_refuse_foreign_files(void **state)
@@ -2204,6 +2204,292 @@ static void test_replies(void **state)
     assert_int_equal(seen.n, 2);
 }
 
+/* ---- TEL events and the TEL escrow (migration 6) ---- */
+
+#define TEL_REG "EEJeOc0HPZScDMKD-L9RsJ9K5-j73IZkMA2tui5gYEpH"
+#define TEL_VC  "ENdJge-nCgyIC42MGYXQddvL9nm5ml-ZFOWq-WuDGp4k"
+#define TEL_ISS "EL2KqdbeSkemPII22qQ9dNglhBYa2YaQL7ePjN-3aTGg"
+#define TEL_D0  "ELKXqawms-uIvL74BTnYHFOPJrjD8N9DaC2-Yljl_OOn"
+#define TEL_D1  "EDoj2ic6WlRrszgT3Hm67-fdxjr-ZxRZMy9O9MXURZDF"
+#define TEL_D2  "EI6P1iV3bSFI5Y_TEhep-uvrGXxwFVdixPjvLKLRP7Oy"
+#define TEL_K1  "EKK6lIEGR6MEuweYBwtiQb6giHxj-nvX4uwQY0tOj1KQ"
+
+struct tel_w {
+    enum kd_err got[16];
+    bool added[4];
+};
+
+static struct kd_store_tel_event tel_ev(const char *id, uint64_t sn, const char *said,
+                                        const char *ilk, const char *raw)
+{
+    struct kd_store_tel_event e;
+
+    memset(&e, 0, sizeof(e));
+    e.id = id;
+    e.sn = sn;
+    e.said = said;
+    e.ilk = ilk;
+    e.reg = TEL_REG;
+    e.issuer = TEL_ISS;
+    e.seal_sn = sn + 1;
+    e.seal_d = TEL_K1;
+    e.first_seen_us = 42;
+    e.raw = (const uint8_t *)raw;
+    e.raw_len = strlen(raw);
+    return e;
+}
+
+static enum kd_err tel_add_fn(struct kd_store_txn *txn, void *arg)
+{
+    struct tel_w *w = arg;
+    struct kd_store_tel_event e = tel_ev(TEL_REG, 0, TEL_D0, "vcp", "{\"vcp\":0}");
+    struct kd_store_tel_event bad;
+    unsigned k = 0;
+
+    w->got[k++] = kd_store_tel_add(txn, &e);
+    e = tel_ev(TEL_VC, 0, TEL_D1, "bis", "{\"bis\":0}");
+    w->got[k++] = kd_store_tel_add(txn, &e);
+    e = tel_ev(TEL_VC, 1, TEL_D2, "brv", "{\"brv\":1}");
+    w->got[k++] = kd_store_tel_add(txn, &e);
+    /* the same SAID again; another event at a taken (id, sn) */
+    w->got[k++] = kd_store_tel_add(txn, &e);
+    e = tel_ev(TEL_VC, 1, TEL_K1, "brv", "{\"brv\":2}");
+    w->got[k++] = kd_store_tel_add(txn, &e);
+    /* bad input: not qb64, bad ilk, no raw, sn too large, NULL */
+    bad = tel_ev("not qb64!", 5, TEL_K1, "iss", "x");
+    w->got[k++] = kd_store_tel_add(txn, &bad);
+    bad = tel_ev(TEL_VC, 5, TEL_K1, "ISS", "x");
+    w->got[k++] = kd_store_tel_add(txn, &bad);
+    bad = tel_ev(TEL_VC, 5, TEL_K1, "iss", "");
+    w->got[k++] = kd_store_tel_add(txn, &bad);
+    bad = tel_ev(TEL_VC, (uint64_t)INT64_MAX + 1, TEL_K1, "iss", "x");
+    w->got[k++] = kd_store_tel_add(txn, &bad);
+    w->got[k++] = kd_store_tel_add(txn, NULL);
+    bad = tel_ev(TEL_VC, 5, TEL_K1, "iss", "x");
+    bad.raw_len = KD_STORE_BLOB_MAX + 1;
+    w->got[k++] = kd_store_tel_add(txn, &bad);
+    return KD_OK;
+}
+
+struct tel_seen {
+    unsigned n;
+    char said[4][KD_STORE_ID_MAX + 1];
+    uint64_t sn[4];
+    int64_t row[4];
+    char dep[4][KD_STORE_ID_MAX + 1];
+};
+
+static enum kd_err tel_each_cb(const struct kd_store_tel_event *e, void *arg)
+{
+    struct tel_seen *s = arg;
+
+    assert_true(s->n < 4);
+    strcpy(s->said[s->n], e->said);
+    s->sn[s->n++] = e->sn;
+    assert_string_equal(e->reg, TEL_REG);
+    assert_string_equal(e->issuer, TEL_ISS);
+    assert_string_equal(e->seal_d, TEL_K1);
+    assert_int_equal(e->seal_sn, e->sn + 1);
+    return KD_OK;
+}
+
+static enum kd_err tel_stop_cb(const struct kd_store_tel_event *e, void *arg)
+{
+    (void)e;
+    (void)arg;
+    return KD_EEXIST;
+}
+
+static struct kd_store_tel_escrow tel_esc(enum kd_store_tel_escrow_kind kind, const char *said,
+                                          const char *dep, uint64_t sn, int64_t at)
+{
+    struct kd_store_tel_escrow e;
+
+    memset(&e, 0, sizeof(e));
+    e.kind = kind;
+    e.id = TEL_VC;
+    e.sn = sn;
+    e.said = said;
+    e.dep = dep;
+    e.seal_sn = 3;
+    e.seal_d = TEL_K1;
+    e.raw = (const uint8_t *)"{\"x\":1}";
+    e.raw_len = 7;
+    e.arrived_us = at;
+    return e;
+}
+
+static enum kd_err tel_esc_fn(struct kd_store_txn *txn, void *arg)
+{
+    struct tel_w *w = arg;
+    struct kd_store_tel_escrow e =
+        tel_esc(KD_STORE_TEL_ESCROW_OUT_OF_ORDER, TEL_D2, TEL_VC, 1, 100);
+    unsigned k = 0;
+
+    w->got[k++] = kd_store_tel_escrow_add(txn, &e, &w->added[0]);
+    w->got[k++] = kd_store_tel_escrow_add(txn, &e, &w->added[1]); /* same again */
+    e = tel_esc(KD_STORE_TEL_ESCROW_ANCHOR, TEL_D1, TEL_ISS, 0, 200);
+    w->got[k++] = kd_store_tel_escrow_add(txn, &e, &w->added[2]);
+    e = tel_esc(KD_STORE_TEL_ESCROW_ANCHOR, TEL_D0, TEL_ISS, 0, 300);
+    w->got[k++] = kd_store_tel_escrow_add(txn, &e, &w->added[3]);
+    /* bad input */
+    e = tel_esc(KD_STORE_TEL_ESCROW_KIND_COUNT_, TEL_D0, TEL_ISS, 0, 1);
+    w->got[k++] = kd_store_tel_escrow_add(txn, &e, NULL);
+    e = tel_esc(KD_STORE_TEL_ESCROW_ANCHOR, TEL_D0, "", 0, 1);
+    w->got[k++] = kd_store_tel_escrow_add(txn, &e, NULL);
+    e = tel_esc(KD_STORE_TEL_ESCROW_ANCHOR, TEL_D0, TEL_ISS, 0, 1);
+    e.raw_len = KD_STORE_BLOB_MAX + 1;
+    w->got[k++] = kd_store_tel_escrow_add(txn, &e, NULL);
+    w->got[k++] = kd_store_tel_escrow_add(txn, NULL, NULL);
+    w->got[k++] = kd_store_tel_escrow_expire(txn, KD_STORE_TEL_ESCROW_KIND_COUNT_, 0, NULL);
+    return KD_OK;
+}
+
+static enum kd_err tel_esc_cb(const struct kd_store_tel_escrow *e, void *arg)
+{
+    struct tel_seen *s = arg;
+
+    assert_true(s->n < 4);
+    strcpy(s->said[s->n], e->said);
+    strcpy(s->dep[s->n], e->dep);
+    s->sn[s->n] = e->sn;
+    s->row[s->n++] = e->row;
+    assert_int_equal(e->raw_len, 7);
+    assert_memory_equal(e->raw, "{\"x\":1}", 7);
+    assert_string_equal(e->seal_d, TEL_K1);
+    assert_int_equal(e->seal_sn, 3);
+    return KD_OK;
+}
+
+struct tel_rm {
+    int64_t row;
+    enum kd_err got[4];
+    uint64_t removed;
+};
+
+static enum kd_err tel_rm_fn(struct kd_store_txn *txn, void *arg)
+{
+    struct tel_rm *r = arg;
+
+    r->got[0] = kd_store_tel_escrow_remove(txn, r->row);
+    r->got[1] = kd_store_tel_escrow_remove(txn, r->row); /* gone */
+    r->got[2] = kd_store_tel_escrow_expire(txn, KD_STORE_TEL_ESCROW_ANCHOR, 250, &r->removed);
+    return KD_OK;
+}
+
+static void test_tel_tables(void **state)
+{
+    struct fx *fx = *state;
+    struct kd_store_rd *rd;
+    struct kd_store_tel_event ev;
+    struct kd_buf b;
+    struct tel_w w;
+    struct tel_seen seen;
+    struct tel_rm rm;
+    uint64_t n = 0;
+
+    fx_open(fx, NULL);
+    rd = kd_store_reader(fx->s);
+    kd_buf_init(&b, 0);
+    memset(&w, 0, sizeof(w));
+    assert_int_equal(kd_store_write_sync(fx->s, tel_add_fn, &w), KD_OK);
+    assert_int_equal(w.got[0], KD_OK);
+    assert_int_equal(w.got[1], KD_OK);
+    assert_int_equal(w.got[2], KD_OK);
+    assert_int_equal(w.got[3], KD_EEXIST);
+    assert_int_equal(w.got[4], KD_EEXIST);
+    for (unsigned k = 5; k < 10; k++)
+        assert_int_equal(w.got[k], KD_EINVAL);
+    assert_int_equal(w.got[10], KD_ETOOLARGE);
+
+    /* by (id, sn), the last, in sn order */
+    assert_int_equal(kd_store_tel_at(rd, TEL_VC, 1, &ev, &b), KD_OK);
+    assert_string_equal(ev.said, TEL_D2);
+    assert_string_equal(ev.ilk, "brv");
+    assert_string_equal(ev.id, TEL_VC);
+    assert_int_equal(ev.first_seen_us, 42);
+    assert_int_equal(ev.raw_len, 9);
+    assert_memory_equal(ev.raw, "{\"brv\":1}", 9);
+    assert_int_equal(kd_store_tel_at(rd, TEL_VC, 2, &ev, &b), KD_ENOTFOUND);
+    assert_int_equal(kd_store_tel_at(rd, "bad id!", 0, &ev, &b), KD_EINVAL);
+    assert_int_equal(kd_store_tel_last(rd, TEL_VC, &ev, &b), KD_OK);
+    assert_int_equal(ev.sn, 1);
+    assert_int_equal(kd_store_tel_last(rd, TEL_ISS, &ev, &b), KD_ENOTFOUND);
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(kd_store_tel_each(rd, TEL_VC, tel_each_cb, &seen), KD_OK);
+    assert_int_equal(seen.n, 2);
+    assert_string_equal(seen.said[0], TEL_D1);
+    assert_string_equal(seen.said[1], TEL_D2);
+    assert_int_equal(kd_store_tel_each(rd, TEL_VC, tel_stop_cb, NULL), KD_EEXIST);
+    assert_int_equal(kd_store_tel_each(rd, TEL_VC, NULL, NULL), KD_EINVAL);
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(kd_store_tel_each(rd, TEL_ISS, tel_each_cb, &seen), KD_OK);
+    assert_int_equal(seen.n, 0);
+
+    /* the escrow */
+    memset(&w, 0, sizeof(w));
+    assert_int_equal(kd_store_write_sync(fx->s, tel_esc_fn, &w), KD_OK);
+    for (unsigned k = 0; k < 4; k++)
+        assert_int_equal(w.got[k], KD_OK);
+    assert_true(w.added[0]);
+    assert_false(w.added[1]);
+    assert_true(w.added[2] && w.added[3]);
+    for (unsigned k = 4; k < 9; k++)
+        assert_int_equal(w.got[k], k == 6 ? KD_ETOOLARGE : KD_EINVAL);
+    assert_int_equal(kd_store_tel_escrow_count(rd, NULL, &n), KD_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(kd_store_tel_escrow_count(rd, TEL_ISS, &n), KD_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(kd_store_tel_escrow_count(rd, "bad!", &n), KD_EINVAL);
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(kd_store_tel_escrow_each(rd, 0, 0, tel_esc_cb, &seen), KD_OK);
+    assert_int_equal(seen.n, 3);
+    assert_string_equal(seen.said[0], TEL_D2);
+    assert_string_equal(seen.dep[0], TEL_VC);
+    assert_true(seen.row[0] < seen.row[1] && seen.row[1] < seen.row[2]);
+    /* paging after a row id, with a limit */
+    memset(&seen, 0, sizeof(seen));
+    {
+        struct tel_seen all = {0};
+
+        assert_int_equal(kd_store_tel_escrow_each(rd, 0, 0, tel_esc_cb, &all), KD_OK);
+        assert_int_equal(kd_store_tel_escrow_each(rd, all.row[0], 1, tel_esc_cb, &seen), KD_OK);
+        assert_int_equal(seen.n, 1);
+        assert_int_equal(seen.row[0], all.row[1]);
+        rm.row = all.row[0];
+    }
+    /* by dep, in (sn, row) order */
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(kd_store_tel_escrow_each_dep(rd, TEL_ISS, 0, tel_esc_cb, &seen), KD_OK);
+    assert_int_equal(seen.n, 2);
+    assert_string_equal(seen.said[0], TEL_D1);
+    assert_string_equal(seen.said[1], TEL_D0);
+    assert_int_equal(kd_store_tel_escrow_each_dep(rd, "", 0, tel_esc_cb, &seen), KD_EINVAL);
+    assert_int_equal(kd_store_tel_escrow_each(rd, 0, 0, NULL, NULL), KD_EINVAL);
+    /* remove one; expire the anchor rows that arrived before 250 */
+    memset(&rm.got, 0, sizeof(rm.got));
+    assert_int_equal(kd_store_write_sync(fx->s, tel_rm_fn, &rm), KD_OK);
+    assert_int_equal(rm.got[0], KD_OK);
+    assert_int_equal(rm.got[1], KD_ENOTFOUND);
+    assert_int_equal(rm.got[2], KD_OK);
+    assert_int_equal(rm.removed, 1);
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(kd_store_tel_escrow_each(rd, 0, 0, tel_esc_cb, &seen), KD_OK);
+    assert_int_equal(seen.n, 1);
+    assert_string_equal(seen.said[0], TEL_D0);
+
+    /* reopened: all there */
+    fx_close(fx);
+    fx_open(fx, NULL);
+    rd = kd_store_reader(fx->s);
+    assert_int_equal(kd_store_tel_at(rd, TEL_REG, 0, &ev, &b), KD_OK);
+    assert_string_equal(ev.said, TEL_D0);
+    assert_string_equal(ev.ilk, "vcp");
+    assert_int_equal(kd_store_tel_escrow_count(rd, NULL, &n), KD_OK);
+    assert_int_equal(n, 1);
+    kd_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2237,6 +2523,7 @@ int main(void)
         T(test_stats_live_render),
         T(test_mailbox),
         T(test_replies),
+        T(test_tel_tables),
 #undef T
     };
 

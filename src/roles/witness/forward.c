@@ -11,6 +11,11 @@
  * are carried, not verified (keriox forwards them as received; the
  * recipient verifies when it processes the event).
  *
+ * The keripy form (keripy-surface §7.4, kd_wit_fwd_keripy, for the keripy
+ * POST /): field list v,t,d,i,rp,p,dt,r,q,a,e with the embedded message in
+ * e.evt and its attachments in the -L group whose path is -e-evt; any
+ * message kind and any topic ("<pre>/<topic>", leading '/' dropped).
+ *
  * Error bodies (500): a bad exn signature is {"KeriError":
  * "SignatureVerificationError"}; an unknown sender {"QueryError":
  * {"KeriError":{"UnknownSigner":"<aid>"}}}; malformed input {"ParseError":
@@ -41,6 +46,7 @@ struct kd_wit_fwd {
     unsigned nmsgs;
     unsigned ninner;
     bool failed; /* err holds the answer */
+    bool badsig; /* a signature did not verify */
     size_t err_len;
     char err[KD_WIT_FWD_ERR_MAX];
     size_t len;
@@ -81,6 +87,7 @@ static enum kd_err kd_wit_fwd_parse_fail(struct kd_wit_fwd *j, const char *inner
 
 static enum kd_err kd_wit_fwd_badsig(struct kd_wit_fwd *j)
 {
+    j->badsig = true;
     return kd_wit_fwd_fail(j, "{\"KeriError\":\"SignatureVerificationError\"}");
 }
 
@@ -356,4 +363,164 @@ void kd_wit_forward(struct kd_http_req *req, void *ctx)
         free(j);
         kd_http_respond_error(req, e, NULL);
     }
+}
+
+/* ---- the keripy form (keripy-surface §7.4) ---- */
+
+/* Records a falcon-style error in c; nothing is stored. */
+static enum kd_err kd_wit_fwdk_fail(struct kd_wit_reply *c, const char *desc)
+{
+    struct kd_buf b;
+    enum kd_err e;
+
+    kd_buf_init(&b, sizeof(c->err) - 1);
+    e = kd_buf_append_str(&b, "{\"title\":\"Forward error\",\"description\":\"");
+    if (e == KD_OK)
+        e = kd_buf_append_json_escaped(&b, desc, strlen(desc));
+    if (e == KD_OK)
+        e = kd_buf_append_str(&b, "\"}");
+    c->failed = true;
+    c->err_len = e == KD_OK ? b.len : 0;
+    if (e == KD_OK)
+        memcpy(c->err, b.data, b.len);
+    c->err[c->err_len] = '\0';
+    kd_buf_free(&b);
+    return KD_EINVAL;
+}
+
+/* Whether the -L group's path primitive (a Bexter, `4A`..`6A` small or
+ * `7AAA`..`9AAA` big) reads "-e-evt" once its leading 'A' padding is dropped. */
+static bool kd_wit_fwdk_path_is_evt(const struct kd_cesr_group *g)
+{
+    static const char want[] = "-e-evt";
+    const char *p = g->path;
+    size_t n = g->path_len, skip;
+
+    if (p == NULL || n < 4)
+        return false;
+    if (p[0] >= '4' && p[0] <= '6' && p[1] == 'A')
+        skip = 4;
+    else if (n >= 8 && p[0] >= '7' && p[0] <= '9' && memcmp(p + 1, "AAA", 3) == 0)
+        skip = 8;
+    else
+        return false;
+    p += skip;
+    n -= skip;
+    while (n > 0 && p[0] == 'A') {
+        p++;
+        n--;
+    }
+    return n == sizeof(want) - 1 && memcmp(p, want, n) == 0;
+}
+
+/* Counts the messages the embedded text frames into. */
+static enum kd_err kd_wit_fwdk_count(void *ctx, const struct kd_cesr_msg *msg)
+{
+    unsigned *n = ctx;
+
+    (void)msg;
+    (*n)++;
+    return KD_OK;
+}
+
+enum kd_err kd_wit_fwd_keripy(struct kd_wit_reply *c, const struct kd_cesr_msg *msg)
+{
+    const struct kd_event *ev = c->ev;
+    const struct kd_cesr_attachments *att = &msg->att;
+    const struct kd_cesr_group *lg = NULL, *first_l = NULL;
+    struct kd_wit_fwd *v = NULL;
+    struct kd_cesr_error cerr;
+    char pre[KD_KEL_ID_MAX + 1], topic[KD_STORE_TOPIC_MAX + 1];
+    const char *tp;
+    size_t tlen, off = 0, elen = 0, jlen;
+    unsigned char *joined = NULL;
+    unsigned nmsgs = 0;
+    enum kd_err e;
+
+    if (kd_event_parse(c->ev, msg->body, msg->body_len, NULL) != KD_OK)
+        return kd_wit_fwdk_fail(c, "malformed exchange message");
+    if (ev->ilk != KD_ILK_EXN || ev->exn.form != KD_EXN_KERIPY || !kd_span_eq(ev, ev->r, "/fwd"))
+        return kd_wit_fwdk_fail(c, "not a keripy /fwd exchange message");
+    if (!ev->exn.has_pre || !kd_wit_fwd_qb64(kd_span_ptr(ev, ev->exn.pre), ev->exn.pre.len))
+        return kd_wit_fwdk_fail(c, "missing or invalid q.pre");
+    if (!ev->exn.has_topic)
+        return kd_wit_fwdk_fail(c, "missing q.topic");
+    tp = kd_span_ptr(ev, ev->exn.topic);
+    tlen = ev->exn.topic.len;
+    if (tlen > 0 && tp[0] == '/') {
+        tp++;
+        tlen--;
+    }
+    if (tlen == 0 || tlen > KD_STORE_TOPIC_MAX || !kd_wit_fwd_qb64(tp, tlen))
+        return kd_wit_fwdk_fail(c, "invalid q.topic");
+    memcpy(topic, tp, tlen);
+    topic[tlen] = '\0';
+    memcpy(pre, kd_span_ptr(ev, ev->exn.pre), ev->exn.pre.len);
+    pre[ev->exn.pre.len] = '\0';
+    if (ev->version.kind != KD_KIND_JSON || ev->e.len == 0 ||
+        !kd_wit_json_member(kd_span_ptr(ev, ev->e), ev->e.len, "evt", &off, &elen) || elen < 2 ||
+        kd_span_ptr(ev, ev->e)[off] != '{')
+        return kd_wit_fwdk_fail(c, "e.evt is not an embedded message");
+    for (unsigned g = 0; g < att->ngroups; g++) {
+        const enum kd_cesr_ctr code = att->groups[g].code;
+
+        if (code != KD_CESR_CTR_PATHED_MATERIAL_GROUP &&
+            code != KD_CESR_CTR_BIG_PATHED_MATERIAL_GROUP)
+            continue;
+        if (first_l == NULL)
+            first_l = &att->groups[g];
+        if (lg == NULL && kd_wit_fwdk_path_is_evt(&att->groups[g]))
+            lg = &att->groups[g];
+    }
+    /* the sender's signature, outside every pathed group */
+    v = calloc(1, sizeof(*v));
+    if (v == NULL)
+        return KD_ENOMEM;
+    v->txn = c->txn;
+    if (first_l == NULL) {
+        static const struct kd_cesr_group none = {0};
+
+        first_l = &none;
+    }
+    e = kd_wit_fwd_verify(v, msg, first_l);
+    if (v->failed) {
+        c->failed = true;
+        c->badsig = v->badsig;
+        c->err_len = v->err_len < sizeof(c->err) ? v->err_len : sizeof(c->err) - 1;
+        memcpy(c->err, v->err, c->err_len);
+        c->err[c->err_len] = '\0';
+        e = KD_EINVAL;
+        goto out;
+    }
+    if (e != KD_OK)
+        goto out;
+    /* the embedded message and its attachments must frame as one message */
+    jlen = elen + (lg != NULL ? lg->items_len : 0);
+    if (jlen > KD_STORE_BLOB_MAX) {
+        e = kd_wit_fwdk_fail(c, "forwarded message too large");
+        goto out;
+    }
+    joined = malloc(jlen);
+    if (joined == NULL) {
+        e = KD_ENOMEM;
+        goto out;
+    }
+    memcpy(joined, kd_span_ptr(ev, ev->e) + off, elen);
+    if (lg != NULL)
+        memcpy(joined + elen, lg->items, lg->items_len);
+    memset(&cerr, 0, sizeof(cerr));
+    e = kd_cesr_split_all(joined, jlen, NULL, kd_wit_fwdk_count, &nmsgs, &cerr);
+    if (e != KD_OK && cerr.code == KD_OK)
+        goto out;
+    if (e != KD_OK || nmsgs != 1) {
+        e = kd_wit_fwdk_fail(c, e != KD_OK && cerr.reason != NULL
+                                    ? cerr.reason
+                                    : "forwarded message does not frame as one message");
+        goto out;
+    }
+    e = kd_store_mbx_append(c->txn, pre, topic, joined, jlen, NULL);
+out:
+    free(joined);
+    free(v);
+    return e;
 }

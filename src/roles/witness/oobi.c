@@ -4,6 +4,14 @@
  * with a strictly newer dt, only when public_url changed), and the GET
  * /oobi routes that serve it, and the replies registered here (POST
  * /register, with their original signatures), with KELs.
+ *
+ * The keriox paths GET /oobi/{eid} and GET /oobi/{cid}/{role}/{eid} are
+ * keripy OOBI paths too (keripy-surface §6), with other answers. The rule:
+ * a request WITHOUT an Accept header (kli's hio client sends none) or whose
+ * Accept names application/json+cesr gets the keripy answer
+ * (keripy_oobi.c); any other Accept (keriox's reqwest and browsers' fetch
+ * send the any-type range, star slash star) gets the keriox answer below,
+ * unchanged.
  */
 #include "witness_int.h"
 
@@ -141,7 +149,7 @@ out:
         kd_log_error("witness", "cannot set up the location reply: %s", kd_err_message(e));
     kd_buf_free(&old);
     free(ev);
-    return e;
+    return e == KD_OK ? kd_wit_keripy_oobi_init(ri) : e;
 }
 
 /* ---- GET /oobi/... ---- */
@@ -194,11 +202,15 @@ static enum kd_err kd_wit_append_loc(const struct kd_role_instance *ri, const ch
 void kd_wit_oobi_eid(struct kd_http_req *req, void *ctx)
 {
     const struct kd_role_instance *ri = ctx;
-    const char *eid = kd_wit_id_param(req, 0);
+    const char *eid;
     struct kd_buf out;
     enum kd_err e;
 
-    if (eid == NULL)
+    if (kd_wit_oobi_wants_keripy(req)) {
+        kd_wit_keripy_oobi(req, ctx);
+        return;
+    }
+    if ((eid = kd_wit_id_param(req, 0)) == NULL)
         return;
     kd_buf_init(&out, KD_WIT_ANSWER_MAX);
     e = kd_wit_append_loc(ri, eid, &out);
@@ -220,6 +232,10 @@ void kd_wit_oobi_role(struct kd_http_req *req, void *ctx)
     bool known = false;
     enum kd_err e;
 
+    if (kd_wit_oobi_wants_keripy(req)) {
+        kd_wit_keripy_oobi(req, ctx);
+        return;
+    }
     if ((cid = kd_wit_id_param(req, 0)) == NULL)
         return;
     role = kd_http_req_param(req, 1, &rlen);
@@ -247,7 +263,12 @@ void kd_wit_oobi_role(struct kd_http_req *req, void *ctx)
             goto out;
         }
     } else {
-        e = KD_OK;
+        /* a registry with a management TEL here: that TEL only */
+        e = kd_wit_tel_replay(kd_store_reader(ri->node->store), cid, NULL, &out);
+        if (e == KD_OK && out.len > 0) {
+            kd_wit_respond_text(req, out.data, out.len);
+            goto out;
+        }
     }
     if (e == KD_OK)
         e = kd_wit_replay_kel(kd_store_reader(ri->node->store), cid, &out);

@@ -114,6 +114,7 @@ static void kd_wit_process_done(enum kd_err result, void *arg)
                         r->cesr.reason != NULL ? r->cesr.reason : "not CESR");
         kd_wit_respond_text(j->req, "", 0);
     }
+    kd_wit_mbx_kick(j->ri); /* receipts may have reached mailboxes (sse.c) */
     free(j);
 }
 

@@ -57,60 +57,87 @@ static enum kd_err kd_wit_unknown_id(struct kd_wit_qctx *c, const char *aid)
     return kd_wit_qfail(c, 500, body);
 }
 
-/* Verifies the query's signature group: the last -H or -C group of msg. */
-static enum kd_err kd_wit_query_verify(struct kd_wit_qctx *c, const struct kd_cesr_msg *msg)
+enum kd_err kd_wit_query_sig_check(struct kd_store_rd *rd, const struct kd_cesr_attachments *att,
+                                   const unsigned char *body, size_t len,
+                                   enum kd_wit_sig_verdict *verdict, char *signer)
 {
-    static const char invalid[] = "{\"QueryError\":\"InvalidSignature\"}";
-    const struct kd_cesr_attachments *att = &msg->att;
     enum kd_cesr_ctr code = KD_CESR_CTR_COUNT_;
     struct kd_cesr_iter it;
+    struct kd_cesr_trans_group tg;
+    struct kd_kel_state *st = NULL;
+    size_t plen = 0;
+    bool ok = false;
     enum kd_err e;
 
+    *verdict = KD_WIT_SIG_INVALID;
+    signer[0] = '\0';
     for (unsigned g = 0; g < att->ngroups; g++) {
         if (att->groups[g].code == KD_CESR_CTR_TRANS_LAST_IDX_SIG_GROUPS ||
             att->groups[g].code == KD_CESR_CTR_NON_TRANS_RECEIPT_COUPLES)
             code = att->groups[g].code;
     }
-    if (code == KD_CESR_CTR_COUNT_)
-        return kd_wit_qfail2(c, "ParseError", "AttachmentError", "Missing attachment");
+    if (code == KD_CESR_CTR_COUNT_) {
+        *verdict = KD_WIT_SIG_MISSING;
+        return KD_OK;
+    }
     kd_cesr_iter_init(&it, att, code);
     if (code == KD_CESR_CTR_NON_TRANS_RECEIPT_COUPLES) {
         struct kd_cesr_couple cp;
 
         if (kd_cesr_next_couple(&it, &cp) != KD_OK || cp.prefix.code != KD_CESR_ED25519N ||
-            cp.sig.code != KD_CESR_ED25519_SIG ||
-            kd_ed25519_verify(cp.prefix.raw, msg->body, msg->body_len, cp.sig.raw) != KD_OK)
-            return kd_wit_qfail(c, 500, invalid);
+            cp.sig.code != KD_CESR_ED25519_SIG)
+            return KD_OK;
+        (void)kd_cesr_qb64_encode(cp.prefix.code, cp.prefix.raw, cp.prefix.raw_len, signer,
+                                  KD_KEL_ID_MAX + 1, &plen);
+        if (kd_ed25519_verify(cp.prefix.raw, body, len, cp.sig.raw) == KD_OK)
+            *verdict = KD_WIT_SIG_OK;
         return KD_OK;
     }
-    {
-        struct kd_cesr_trans_group tg;
-        struct kd_kel_state *st = NULL;
-        char pre[KD_KEL_ID_MAX + 1];
-        size_t plen = 0;
-        bool ok = false;
-
-        if (kd_cesr_next_trans_group(&it, &tg) != KD_OK ||
-            kd_cesr_qb64_encode(tg.prefix.code, tg.prefix.raw, tg.prefix.raw_len, pre, sizeof(pre),
-                                &plen) != KD_OK)
-            return kd_wit_qfail(c, 500, invalid);
-        e = kd_kel_state_load(c->rd, pre, &st);
-        if (e == KD_ENOTFOUND) {
-            char unk[256];
-
-            snprintf(unk, sizeof(unk),
-                     "{\"QueryError\":{\"KeriError\":{\"UnknownSigner\":\"%s\"}}}", pre);
-            return kd_wit_qfail(c, 500, unk);
-        }
-        if (e != KD_OK)
-            return e;
-        e = kd_kel_state_verify_sigs(st, &tg.sigs, msg->body, msg->body_len, &ok);
-        if (e != KD_OK)
-            goto hout;
-        e = ok ? KD_OK : kd_wit_qfail(c, 500, invalid);
-    hout:
-        kd_kel_state_free(st);
+    if (kd_cesr_next_trans_group(&it, &tg) != KD_OK ||
+        kd_cesr_qb64_encode(tg.prefix.code, tg.prefix.raw, tg.prefix.raw_len, signer,
+                            KD_KEL_ID_MAX + 1, &plen) != KD_OK) {
+        signer[0] = '\0';
+        return KD_OK;
+    }
+    e = kd_kel_state_load(rd, signer, &st);
+    if (e == KD_ENOTFOUND) {
+        *verdict = KD_WIT_SIG_UNKNOWN;
+        return KD_OK;
+    }
+    if (e != KD_OK)
         return e;
+    e = kd_kel_state_verify_sigs(st, &tg.sigs, body, len, &ok);
+    if (e == KD_OK && ok)
+        *verdict = KD_WIT_SIG_OK;
+    kd_kel_state_free(st);
+    return e;
+}
+
+/* Verifies the query's signature group with keriox's error bodies. */
+static enum kd_err kd_wit_query_verify(struct kd_wit_qctx *c, const struct kd_cesr_msg *msg)
+{
+    static const char invalid[] = "{\"QueryError\":\"InvalidSignature\"}";
+    enum kd_wit_sig_verdict v;
+    char pre[KD_KEL_ID_MAX + 1];
+    enum kd_err e;
+
+    e = kd_wit_query_sig_check(c->rd, &msg->att, msg->body, msg->body_len, &v, pre);
+    if (e != KD_OK)
+        return e;
+    switch (v) {
+    case KD_WIT_SIG_OK:
+        return KD_OK;
+    case KD_WIT_SIG_MISSING:
+        return kd_wit_qfail2(c, "ParseError", "AttachmentError", "Missing attachment");
+    case KD_WIT_SIG_UNKNOWN: {
+        char unk[256];
+
+        snprintf(unk, sizeof(unk), "{\"QueryError\":{\"KeriError\":{\"UnknownSigner\":\"%s\"}}}",
+                 pre);
+        return kd_wit_qfail(c, 500, unk);
+    }
+    default:
+        return kd_wit_qfail(c, 500, invalid);
     }
 }
 

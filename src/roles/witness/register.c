@@ -7,7 +7,8 @@
  * dt than the stored one for the same key is refused), then stored with its
  * original bytes and attachments, all inside one store write. The answer is
  * sent from the done callback, after COMMIT. A cut really revokes the role
- * (keriox-surface §7 row 8).
+ * (keriox-surface §7 row 8). The check of one reply, kd_wit_reply_process,
+ * serves the keripy POST / too (keripy.c).
  */
 #include "witness_int.h"
 
@@ -24,24 +25,19 @@
 #include "kerid/node.h"
 #include "kerid/tholder.h"
 
-/* Largest error body the job keeps (an EventNotFound names two ids). */
-#define KD_WIT_REG_ERR_MAX 512u
+#define KD_WIT_REG_ERR_MAX KD_WIT_REPLY_ERR_MAX
 
 struct kd_wit_reg {
     struct kd_http_req *req;
     struct kd_role_instance *ri;
-    struct kd_store_txn *txn; /* during the write only */
-    struct kd_event *ev;
+    struct kd_wit_reply rp;
     unsigned nmsgs;
-    bool failed; /* err holds the answer */
-    size_t err_len;
-    char err[KD_WIT_REG_ERR_MAX];
     size_t len;
     unsigned char body[]; /* the request body, copied */
 };
 
 /* Records a fixed JSON error answer; stops the split. */
-static enum kd_err kd_wit_reg_fail(struct kd_wit_reg *j, const char *body)
+static enum kd_err kd_wit_reg_fail(struct kd_wit_reply *j, const char *body)
 {
     const size_t n = strlen(body);
 
@@ -53,7 +49,7 @@ static enum kd_err kd_wit_reg_fail(struct kd_wit_reg *j, const char *body)
 }
 
 /* {"<outer>":{"<inner>":"<text>"}} with text JSON-escaped; stops the split. */
-static enum kd_err kd_wit_reg_fail2(struct kd_wit_reg *j, const char *outer, const char *inner,
+static enum kd_err kd_wit_reg_fail2(struct kd_wit_reply *j, const char *outer, const char *inner,
                                     const char *text)
 {
     struct kd_buf b;
@@ -73,12 +69,13 @@ static enum kd_err kd_wit_reg_fail2(struct kd_wit_reg *j, const char *outer, con
     return e;
 }
 
-static enum kd_err kd_wit_reg_badsig(struct kd_wit_reg *j)
+static enum kd_err kd_wit_reg_badsig(struct kd_wit_reply *j)
 {
+    j->badsig = true;
     return kd_wit_reg_fail(j, "{\"KeriError\":{\"VerificationError\":\"VerificationFailure\"}}");
 }
 
-static enum kd_err kd_wit_reg_mismatch(struct kd_wit_reg *j)
+static enum kd_err kd_wit_reg_mismatch(struct kd_wit_reply *j)
 {
     return kd_wit_reg_fail2(j, "KeriError", "SemanticError", "signer ID mismatch");
 }
@@ -95,7 +92,7 @@ static bool kd_wit_reg_str(const struct kd_event *ev, struct kd_span s, char *ou
 
 /* Verifies a -F group's signatures over body against the signer's
  * establishment event at the group's sn (its SAID must match). */
-static enum kd_err kd_wit_reg_verify_trans(struct kd_wit_reg *j, const struct kd_cesr_msg *msg,
+static enum kd_err kd_wit_reg_verify_trans(struct kd_wit_reply *j, const struct kd_cesr_msg *msg,
                                            struct kd_cesr_trans_group *tg, const char *pre)
 {
     struct kd_store_rd *rd = kd_store_txn_reader(j->txn);
@@ -131,7 +128,7 @@ out:
 }
 
 /* Verifies msg's signature group: it must be signer's (expected). */
-static enum kd_err kd_wit_reg_verify(struct kd_wit_reg *j, const struct kd_cesr_msg *msg,
+static enum kd_err kd_wit_reg_verify(struct kd_wit_reply *j, const struct kd_cesr_msg *msg,
                                      const char *expected)
 {
     const struct kd_cesr_attachments *att = &msg->att;
@@ -174,10 +171,9 @@ static enum kd_err kd_wit_reg_verify(struct kd_wit_reg *j, const struct kd_cesr_
     }
 }
 
-static enum kd_err kd_wit_reg_msg(void *ctx, const struct kd_cesr_msg *msg)
+enum kd_err kd_wit_reply_process(struct kd_wit_reply *j, const struct kd_cesr_msg *msg)
 {
     static const char *const roles[] = {"controller", "witness", "watcher", "messagebox"};
-    struct kd_wit_reg *j = ctx;
     struct kd_event *ev = j->ev;
     const struct kd_rpy *r = &ev->rpy;
     struct kd_store_rd *rd = kd_store_txn_reader(j->txn);
@@ -187,7 +183,6 @@ static enum kd_err kd_wit_reg_msg(void *ctx, const struct kd_cesr_msg *msg)
     bool known = false;
     enum kd_err e;
 
-    j->nmsgs++;
     memset(&diag, 0, sizeof(diag));
     if (kd_event_parse(ev, msg->body, msg->body_len, &diag) != KD_OK)
         return kd_wit_reg_fail2(j, "ParseError", "DeserializeError",
@@ -236,6 +231,14 @@ static enum kd_err kd_wit_reg_msg(void *ctx, const struct kd_cesr_msg *msg)
                                  msg->body_len, msg->att.text, msg->att.len);
 }
 
+static enum kd_err kd_wit_reg_msg(void *ctx, const struct kd_cesr_msg *msg)
+{
+    struct kd_wit_reg *j = ctx;
+
+    j->nmsgs++;
+    return kd_wit_reply_process(&j->rp, msg);
+}
+
 /* Writer thread: every message verified and stored, in this write. A
  * refused message ends the body (what came before it stays stored, as in
  * keriox, which processes messages one by one). */
@@ -246,15 +249,15 @@ static enum kd_err kd_wit_reg_write(struct kd_store_txn *txn, void *arg)
     enum kd_err e;
 
     memset(&cerr, 0, sizeof(cerr));
-    j->txn = txn;
+    j->rp.txn = txn;
     e = kd_cesr_split_all(j->body, j->len, NULL, kd_wit_reg_msg, j, &cerr);
-    j->txn = NULL;
-    if (j->failed)
+    j->rp.txn = NULL;
+    if (j->rp.failed)
         return KD_OK;
     if (e != KD_OK && cerr.code == KD_OK)
         return e; /* store or memory failure: roll back */
     if (e != KD_OK && cerr.offset < j->len && j->body[j->nmsgs == 0 ? 0 : cerr.offset] == '{')
-        kd_wit_reg_fail2(j, "ParseError", "DeserializeError",
+        kd_wit_reg_fail2(&j->rp, "ParseError", "DeserializeError",
                          cerr.reason != NULL ? cerr.reason : "malformed message");
     return KD_OK;
 }
@@ -263,8 +266,8 @@ static void kd_wit_reg_done(enum kd_err result, void *arg)
 {
     struct kd_wit_reg *j = arg;
 
-    kd_wit_answer_write(j->req, "/register", result, j->failed, j->err, j->err_len);
-    free(j->ev);
+    kd_wit_answer_write(j->req, "/register", result, j->rp.failed, j->rp.err, j->rp.err_len);
+    free(j->rp.ev);
     free(j);
 }
 
@@ -279,7 +282,7 @@ void kd_wit_register(struct kd_http_req *req, void *ctx)
     if (!kd_wit_write_body(req, &body, &len))
         return;
     j = calloc(1, sizeof(*j) + len);
-    if (j == NULL || (j->ev = malloc(sizeof(*j->ev))) == NULL) {
+    if (j == NULL || (j->rp.ev = malloc(sizeof(*j->rp.ev))) == NULL) {
         free(j);
         kd_http_respond_error(req, KD_ENOMEM, NULL);
         return;
@@ -290,7 +293,7 @@ void kd_wit_register(struct kd_http_req *req, void *ctx)
     memcpy(j->body, body, len);
     e = kd_store_submit(ri->node->store, kd_wit_reg_write, kd_wit_reg_done, j);
     if (e != KD_OK) {
-        free(j->ev);
+        free(j->rp.ev);
         free(j);
         kd_http_respond_error(req, e, NULL);
     }

@@ -26,6 +26,8 @@ static enum kd_err kd_witness_init(struct kd_role_instance *ri)
     if (w == NULL)
         return KD_ENOMEM;
     ri->state = w;
+    if ((e = kd_wit_mbx_init(ri)) != KD_OK)
+        return e;
     n = snprintf(w->health, sizeof(w->health),
                  "{\"status\":\"ok\",\"role\":\"witness\",\"eid\":\"%s\"}", ri->signer.prefix);
     w->health_len = (size_t)n;
@@ -37,8 +39,15 @@ static enum kd_err kd_witness_init(struct kd_role_instance *ri)
     return kd_wit_loc_init(ri);
 }
 
+/* Shutdown began: open mailbox streams end now (sse.c). */
+static void kd_witness_stop(struct kd_role_instance *ri)
+{
+    kd_wit_mbx_stop(ri);
+}
+
 static void kd_witness_destroy(struct kd_role_instance *ri)
 {
+    kd_wit_mbx_free(ri);
     free(ri->state);
     ri->state = NULL;
 }
@@ -242,8 +251,18 @@ static const struct kd_route kd_witness_routes[] = {
     {KD_HTTP_POST, "/query", kd_wit_query, "query"},
     {KD_HTTP_POST, "/register", kd_wit_register, "register"},
     {KD_HTTP_POST, "/forward", kd_wit_forward, "forward"},
+    {KD_HTTP_POST, "/process/tel", kd_wit_process_tel, "process_tel"},
+    {KD_HTTP_POST, "/query/tel", kd_wit_query_tel, "query_tel"},
     {KD_HTTP_GET, "/oobi/{eid}", kd_wit_oobi_eid, "oobi_eid"},
     {KD_HTTP_GET, "/oobi/{cid}/{role}/{eid}", kd_wit_oobi_role, "oobi_role"},
+    /* the keripy surface (keripy.c, keripy_oobi.c) */
+    {KD_HTTP_POST, "/", kd_wit_keripy_post, "keripy_post"},
+    {KD_HTTP_PUT, "/", kd_wit_keripy_put, "keripy_put"},
+    {KD_HTTP_POST, "/receipts", kd_wit_keripy_receipts_post, "receipts_post"},
+    {KD_HTTP_GET, "/receipts", kd_wit_keripy_receipts_get, "receipts_get"},
+    {KD_HTTP_GET, "/query", kd_wit_keripy_query_get, "keripy_query"},
+    {KD_HTTP_GET, "/oobi", kd_wit_keripy_oobi, "oobi_blind"},
+    {KD_HTTP_GET, "/oobi/{aid}/{role}", kd_wit_keripy_oobi, "oobi_aid_role"},
     {0, NULL, NULL, NULL},
 };
 
@@ -255,7 +274,9 @@ const struct kd_role kd_role_witness = {
     .witnesses_events = true,
     .init = kd_witness_init,
     .routes = kd_witness_routes,
+    .stop = kd_witness_stop,
     .destroy = kd_witness_destroy,
+    .sweeps = kd_wit_tel_sweeps,
     .on_accept = kd_witness_on_accept,
     .on_escrow = kd_witness_on_escrow,
 };
