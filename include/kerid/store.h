@@ -32,7 +32,7 @@
 #include "kerid/err.h"
 
 /* Number of schema migrations this binary knows (PRAGMA user_version after open). */
-#define KD_STORE_SCHEMA_VERSION 6
+#define KD_STORE_SCHEMA_VERSION 7
 /* PRAGMA application_id of a kerid database ("keri"). */
 #define KD_STORE_APPLICATION_ID 0x6b657269
 
@@ -425,6 +425,19 @@ enum kd_err kd_store_end_role_put(struct kd_store_txn *txn, const char *cid, con
  * active may be NULL. KD_ENOTFOUND if none. */
 enum kd_err kd_store_end_role_dt(struct kd_store_rd *rd, const char *cid, const char *role,
                                  const char *eid, int64_t *dt_us, bool *active);
+/* Key-state notice replies (rpy /ksn/<signer>, keriox-surface §1.1
+ * POST /register): the newest one per (aid the notice is about, signer),
+ * kept with its received bytes and attachments. Replaces what is stored
+ * for (aid, signer). */
+enum kd_err kd_store_ksn_put(struct kd_store_txn *txn, const char *aid, const char *signer,
+                             uint64_t sn, int64_t dt_us, const void *raw, size_t raw_len,
+                             const void *att, size_t att_len);
+/* The dt of the stored notice of (aid, signer); KD_ENOTFOUND if none. */
+enum kd_err kd_store_ksn_dt(struct kd_store_rd *rd, const char *aid, const char *signer,
+                            int64_t *dt_us);
+/* Calls cb for every stored notice about aid, in signer order. */
+enum kd_err kd_store_ksn_each(struct kd_store_rd *rd, const char *aid, kd_store_reply_cb cb,
+                              void *arg);
 /* Calls cb for each ACTIVE (added, not cut) end-role reply of (cid, role),
  * in eid order. */
 enum kd_err kd_store_end_role_each(struct kd_store_rd *rd, const char *cid, const char *role,

@@ -172,6 +172,18 @@ const char *const kd_store_migrations[] = {
     ");"
     "CREATE INDEX tel_escrows_dep ON tel_escrows (dep, sn, row);"
     "CREATE INDEX tel_escrows_kind_arrived ON tel_escrows (kind, arrived_us);",
+
+    /* 7: key-state notice replies received on POST /register (keriox-surface
+     * §1.1): the newest per (aid, signer), with the received bytes. */
+    "CREATE TABLE ksn_replies ("
+    "  aid TEXT NOT NULL,"
+    "  signer TEXT NOT NULL,"
+    "  sn INTEGER NOT NULL CHECK (sn >= 0),"
+    "  dt_us INTEGER NOT NULL,"
+    "  raw BLOB NOT NULL,"
+    "  att BLOB NOT NULL,"
+    "  PRIMARY KEY (aid, signer)"
+    ") WITHOUT ROWID;",
 };
 
 const unsigned kd_store_migrations_count =

@@ -117,6 +117,11 @@
       "SELECT dt_us, active FROM end_roles WHERE cid = ?1 AND role = ?2 AND eid = ?3")             \
     X(END_EACH, KD_STMT_R,                                                                         \
       "SELECT raw, att FROM end_roles WHERE cid = ?1 AND role = ?2 AND active = 1 ORDER BY eid")  \
+    X(KSN_PUT, KD_STMT_W,                                                                          \
+      "INSERT OR REPLACE INTO ksn_replies (aid, signer, sn, dt_us, raw, att) "                     \
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                                           \
+    X(KSN_DT, KD_STMT_R, "SELECT dt_us FROM ksn_replies WHERE aid = ?1 AND signer = ?2")          \
+    X(KSN_EACH, KD_STMT_R, "SELECT raw, att FROM ksn_replies WHERE aid = ?1 ORDER BY signer")     \
     KD_STORE_TEL_STMTS(X)
 
 /* The TEL tables' statements (src/store/tel.c). */

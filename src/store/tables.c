@@ -1440,3 +1440,57 @@ enum kd_err kd_store_end_role_each(struct kd_store_rd *rd, const char *cid, cons
     kd_store_stmt_end(st);
     return err;
 }
+
+/* ---- key-state notice replies ---- */
+
+enum kd_err kd_store_ksn_put(struct kd_store_txn *txn, const char *aid, const char *signer,
+                             uint64_t sn, int64_t dt_us, const void *raw, size_t raw_len,
+                             const void *att, size_t att_len)
+{
+    const size_t la = kd_store_qb64_len(aid, KD_STORE_ID_MAX);
+    const size_t ls = kd_store_qb64_len(signer, KD_STORE_ID_MAX);
+    enum kd_err err;
+
+    if (la == 0 || ls == 0 || sn > (uint64_t)INT64_MAX)
+        return KD_EINVAL;
+    if ((err = kd_store_reply_check(raw, raw_len, att, att_len)) != KD_OK)
+        return err;
+    return kd_store_write1(txn, KD_STMT_KSN_PUT, NULL,
+                           KD_ARGS(KD_TEXT(aid, la), KD_TEXT(signer, ls), KD_I64(sn),
+                                   KD_I64(dt_us), KD_BLOB(raw, raw_len), KD_BLOB(att, att_len)));
+}
+
+enum kd_err kd_store_ksn_dt(struct kd_store_rd *rd, const char *aid, const char *signer,
+                            int64_t *dt_us)
+{
+    const size_t la = kd_store_qb64_len(aid, KD_STORE_ID_MAX);
+    const size_t ls = kd_store_qb64_len(signer, KD_STORE_ID_MAX);
+    sqlite3_stmt *st = NULL;
+    enum kd_err err;
+
+    if (la == 0 || ls == 0 || dt_us == NULL)
+        return KD_EINVAL;
+    err = kd_store_lookup(rd, KD_STMT_KSN_DT, &st, KD_ARGS(KD_TEXT(aid, la), KD_TEXT(signer, ls)));
+    if (err == KD_OK)
+        *dt_us = sqlite3_column_int64(st, 0);
+    kd_store_stmt_end(st);
+    return err;
+}
+
+enum kd_err kd_store_ksn_each(struct kd_store_rd *rd, const char *aid, kd_store_reply_cb cb,
+                              void *arg)
+{
+    const size_t la = kd_store_qb64_len(aid, KD_STORE_ID_MAX);
+    sqlite3_stmt *st = NULL;
+    enum kd_err err;
+
+    if (la == 0 || cb == NULL)
+        return KD_EINVAL;
+    if ((err = kd_store_stmt(rd, KD_STMT_KSN_EACH, &st)) != KD_OK)
+        return err;
+    err = kd_store_bind_each(rd, st, KD_ARGS(KD_TEXT(aid, la)));
+    if (err == KD_OK)
+        err = kd_store_reply_rows(rd, st, "ksn_replies", cb, arg);
+    kd_store_stmt_end(st);
+    return err;
+}

@@ -377,6 +377,60 @@ test('POST /register: end role and loc scheme replies, served by the OOBI routes
 // keriox /fwd exn (keriox-surface §1.1 /forward, §9 23): v,t,d,dt,r,q,a signed -HAB by a
 // controller known here, the embedded event's -AAB sig inside -LA# with path 5AABAA-a
 // (count = quadlets of path + content, keri-core §1.6).
+test('POST /register: key-state notice replies verified by their signer and kept, newest dt wins (§1.1)', async () => {
+  const K = await import(path.join(SHARED, 'tools', 'keri-client', 'lib', 'keri.mjs'));
+  await K.init();
+  const ksn = ex('witness-POST-query-ksn.response.cesr').toString();
+  const db = (dir) => path.join(dir, 'db', 'kerid.sqlite3');
+  const rows = (dir) => {
+    const out = execFileSync('sqlite3', ['-readonly', '-json', db(dir),
+      'SELECT aid, signer, sn, CAST(raw AS TEXT) || CAST(att AS TEXT) AS m FROM ksn_replies ORDER BY signer'],
+    { encoding: 'utf8' }).trim();
+    return out ? JSON.parse(out) : [];
+  };
+  const json = (r) => ({ status: r.status, body: r.body.toString() });
+  // another witness's notice, re-signed by a signer of our own with dt of our choice
+  const other = K.signerFromRaw(crypto.createHash('sha256').update('kerid-ksn').digest(), false);
+  const a = JSON.parse(ksn.slice(0, ksn.indexOf('}-CAB') + 1)).a;
+  const notice = (dt, signer = other, route = other.verfer.qb64) => {
+    const { raw } = K.makeRpy({ route: `/ksn/${route}`, a, dt });
+    return raw + K.couplesAtc([{ pre: signer.verfer.qb64, sig: signer.sign(K.bytes(raw)).qb64 }]);
+  };
+  const dir = scratch();
+  // a witness with another identity: the notice is not its own
+  const port = await freePort();
+  writeYaml(dir, 'witness.yml', `db_path: "db/"\nhttp_port: ${port}\npublic_url: "http://127.0.0.1:${port}/"\n` +
+    `listen_address: "127.0.0.1"\n`);
+  const k = await start(['--role', 'witness', '-c', 'witness.yml'], { cwd: dir });
+  k.base = `http://127.0.0.1:${port}`;
+  try {
+    // the keriox example notice, signed -CAB by BJq7…: stored as received
+    let r = await post(k, '/register', ksn);
+    assert.deepEqual(json(r), { status: 200, body: '' });
+    assert.deepEqual(rows(dir), [{ aid: AID, signer: PREFIX, sn: 0, m: ksn }]);
+    // tampered signature, a signer that is not the route's, no signature: refused, nothing stored
+    const bad = ksn.slice(0, -2) + (ksn.at(-2) === 'A' ? 'B' : 'A') + ksn.at(-1);
+    r = await post(k, '/register', bad);
+    assert.deepEqual(json(r), { status: 500, body: '{"KeriError":{"VerificationError":"VerificationFailure"}}' });
+    r = await post(k, '/register', notice('2026-05-01T00:00:00.000000+00:00', other, PREFIX));
+    assert.deepEqual(json(r), { status: 500, body: '{"KeriError":{"SemanticError":"signer ID mismatch"}}' });
+    r = await post(k, '/register', ksn.slice(0, ksn.indexOf('-CAB')));
+    assert.deepEqual(json(r), { status: 500, body: '{"ParseError":{"AttachmentError":"Missing attachment"}}' });
+    assert.equal(rows(dir).length, 1);
+    // BADA per (aid, signer): a newer dt replaces, an older one is stale
+    const newer = notice('2026-05-02T00:00:00.000000+00:00');
+    assert.deepEqual(json(await post(k, '/register', notice('2026-05-01T00:00:00.000000+00:00'))), { status: 200, body: '' });
+    assert.deepEqual(json(await post(k, '/register', newer)), { status: 200, body: '' });
+    r = await post(k, '/register', notice('2026-04-30T00:00:00.000000+00:00'));
+    assert.deepEqual(json(r), { status: 500, body: '{"KeriError":{"SemanticError":"Got stale reply message"}}' });
+    const got = rows(dir);
+    assert.equal(got.length, 2);
+    assert.equal(got.find((x) => x.signer === other.verfer.qb64).m, newer);
+  } finally {
+    assert.equal((await k.stop()).code, 0);
+  }
+});
+
 test('POST /forward: embedded event lands in the recipient mailbox topic (§9 23)', async () => {
   const K = await import(path.join(SHARED, 'tools', 'keri-client', 'lib', 'keri.mjs'));
   await K.init();

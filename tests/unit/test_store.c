@@ -485,7 +485,7 @@ static void test_open_fresh(void **state)
     raw_text(fx->path, "PRAGMA journal_mode", mode, sizeof(mode));
     assert_string_equal(mode, "wal");
     assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), KD_STORE_SCHEMA_VERSION);
-    assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 6);
+    assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 7);
     assert_int_equal(raw_int(fx->path, "PRAGMA application_id"), 0x6b657269);
     assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' "
                                        "AND name IN ('meta', 'kel_events', 'kel_sigs', "
@@ -623,10 +623,10 @@ static void test_refuse_newer_version(void **state)
     assert_int_equal(
         kd_store_schema_migrate(db, fx->path, kd_store_migrations, kd_store_migrations_count),
         KD_OK);
-    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 7", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 8", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     assert_refused_untouched(fx);
-    assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 7);
+    assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 8);
 }
 
 static void test_refuse_foreign_files(void **state)
@@ -2133,6 +2133,55 @@ static enum kd_err rpy_cb(const uint8_t *raw, size_t rn, const uint8_t *att, siz
     return s->stop_after != 0 && s->n == s->stop_after ? KD_EEXIST : KD_OK;
 }
 
+static enum kd_err ksn_put_fn(struct kd_store_txn *txn, void *arg)
+{
+    enum kd_err *got = arg;
+
+    got[0] = kd_store_ksn_put(txn, RPY_CID, RPY_EID, 3, 10, "{k1}", 4, "-CAB1", 5);
+    got[1] = kd_store_ksn_put(txn, RPY_CID, RPY_CID, 4, 11, "{k2}", 4, "-FAB", 4);
+    got[2] = kd_store_ksn_put(txn, RPY_CID, RPY_EID, 5, 20, "{k3}", 4, "-CAB3", 5);
+    got[3] = kd_store_ksn_put(txn, "not qb64!", RPY_EID, 1, 1, "x", 1, NULL, 0);
+    got[4] = kd_store_ksn_put(txn, RPY_CID, "", 1, 1, "x", 1, NULL, 0);
+    got[5] = kd_store_ksn_put(txn, RPY_CID, RPY_EID, UINT64_MAX, 1, "x", 1, NULL, 0);
+    got[6] = kd_store_ksn_put(txn, RPY_CID, RPY_EID, 1, 1, "x", KD_STORE_BLOB_MAX + 1, NULL, 0);
+    got[7] = kd_store_ksn_put(txn, RPY_CID, RPY_EID, 1, 1, NULL, 0, NULL, 0);
+    return KD_OK;
+}
+
+/* Key-state notice replies: newest per (aid, signer), iterated per aid. */
+static void test_ksn_replies(void **state)
+{
+    static const enum kd_err want[8] = {KD_OK,     KD_OK,     KD_OK,        KD_EINVAL,
+                                        KD_EINVAL, KD_EINVAL, KD_ETOOLARGE, KD_EINVAL};
+    struct fx *fx = *state;
+    enum kd_err got[8];
+    struct rpy_seen seen;
+    struct kd_store_rd *rd;
+    int64_t dt = 0;
+
+    fx_open(fx, NULL);
+    rd = kd_store_reader(fx->s);
+    assert_int_equal(kd_store_write_sync(fx->s, ksn_put_fn, got), KD_OK);
+    for (unsigned i = 0; i < 8; i++)
+        assert_int_equal(got[i], want[i]);
+    assert_int_equal(kd_store_ksn_dt(rd, RPY_CID, RPY_EID, &dt), KD_OK);
+    assert_int_equal(dt, 20);
+    assert_int_equal(kd_store_ksn_dt(rd, RPY_EID, RPY_EID, &dt), KD_ENOTFOUND);
+    assert_int_equal(kd_store_ksn_dt(rd, RPY_CID, RPY_EID, NULL), KD_EINVAL);
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(kd_store_ksn_each(rd, RPY_CID, rpy_cb, &seen), KD_OK);
+    assert_int_equal(seen.n, 2);
+    assert_string_equal(seen.msg[0], "{k3}-CAB3"); /* signer B… sorts before E… */
+    assert_string_equal(seen.msg[1], "{k2}-FAB");
+    assert_int_equal(kd_store_ksn_each(rd, RPY_CID, NULL, &seen), KD_EINVAL);
+    assert_int_equal(kd_store_ksn_each(rd, "", rpy_cb, &seen), KD_EINVAL);
+    fx_close(fx);
+    fx_open(fx, NULL);
+    rd = kd_store_reader(fx->s);
+    assert_int_equal(kd_store_ksn_dt(rd, RPY_CID, RPY_CID, &dt), KD_OK);
+    assert_int_equal(dt, 11);
+}
+
 static void test_replies(void **state)
 {
     struct fx *fx = *state;
@@ -2523,6 +2572,7 @@ int main(void)
         T(test_stats_live_render),
         T(test_mailbox),
         T(test_replies),
+        T(test_ksn_replies),
         T(test_tel_tables),
 #undef T
     };

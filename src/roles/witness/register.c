@@ -7,7 +7,8 @@
  * dt than the stored one for the same key is refused), then stored with its
  * original bytes and attachments, all inside one store write. The answer is
  * sent from the done callback, after COMMIT. A cut really revokes the role
- * (keriox-surface §7 row 8). The check of one reply, kd_wit_reply_process,
+ * (keriox-surface §7 row 8). A key-state notice (/ksn/<signer>, signed by
+ * that signer) is kept likewise, the newest per (identifier, signer). The check of one reply, kd_wit_reply_process,
  * serves the keripy POST / too (keripy.c).
  */
 #include "witness_int.h"
@@ -191,10 +192,26 @@ enum kd_err kd_wit_reply_process(struct kd_wit_reply *j, const struct kd_cesr_ms
         return kd_wit_reg_fail2(j, "ParseError", "WrongEventType",
                                 "Cannot convert SignedEventData to SignedReply");
     if (r->route != KD_RPY_LOC_SCHEME && r->route != KD_RPY_END_ROLE_ADD &&
-        r->route != KD_RPY_END_ROLE_CUT)
+        r->route != KD_RPY_END_ROLE_CUT && r->route != KD_RPY_KSN)
         return kd_wit_reg_fail2(j, "KeriError", "SemanticError", "unsupported reply route");
     if (kd_clock_parse_dt(kd_span_ptr(ev, ev->dt), ev->dt.len, &dt) != 0)
         return kd_wit_reg_fail2(j, "ParseError", "DeserializeError", "invalid dt");
+    if (r->route == KD_RPY_KSN) {
+        /* a = the identifier the notice is about, c = its signer (/ksn/<signer>) */
+        if (!kd_wit_reg_str(ev, r->ksn.i, a, sizeof(a)) ||
+            !kd_wit_reg_str(ev, r->route_pre, c, sizeof(c)) || r->ksn.sn > (kd_sn_t)INT64_MAX)
+            return kd_wit_reg_fail2(j, "ParseError", "DeserializeError",
+                                    "invalid key state notice");
+        if ((e = kd_wit_reg_verify(j, msg, c)) != KD_OK)
+            return e;
+        e = kd_store_ksn_dt(rd, a, c, &old);
+        if (e == KD_OK && dt < old)
+            return kd_wit_reg_fail2(j, "KeriError", "SemanticError", "Got stale reply message");
+        if (e != KD_OK && e != KD_ENOTFOUND)
+            return e;
+        return kd_store_ksn_put(j->txn, a, c, (uint64_t)r->ksn.sn, dt, msg->body, msg->body_len,
+                                msg->att.text, msg->att.len);
+    }
     if (r->route == KD_RPY_LOC_SCHEME) {
         /* a = eid, b = scheme */
         if (!kd_wit_reg_str(ev, r->eid, a, sizeof(a)) ||
