@@ -8,7 +8,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { freePort, scratch, start, writeYaml } from './harness.mjs';
+import { exchange, freePort, scratch, start, writeYaml } from './harness.mjs';
 
 const SHARED = process.env.KD_SHARED_DIR || '/work/shared';
 const EX = path.join(SHARED, 'spec', 'keriox-examples');
@@ -88,6 +88,50 @@ test('POST /process then mbx: receipt in the mailbox when /process answered (§9
     assert.equal(r.status, 200);
     r = await post(k, '/query', ex('controller-POST-query-mbx.request.cesr'));
     assert.deepEqual(r.body, ex('witness-POST-query-mbx.response.json'));
+  } finally {
+    assert.equal((await k.stop()).code, 0);
+  }
+});
+
+test('405 on GET /process, bodies without Content-Type, mailbox topic index N returns N.. and keeps entries (§9 7, 8, 14)', async () => {
+  const K = await import(path.join(SHARED, 'tools', 'keri-client', 'lib', 'keri.mjs'));
+  await K.init();
+  const seed = (label) => crypto.createHash('sha256').update(`kerid-mbx-index|${label}`).digest();
+  const ctl = K.signerFromRaw(seed('ctl'));
+  const icp = K.makeIcp({ keys: [ctl.verfer.qb64], isith: '1', wits: [PREFIX], toad: 1,
+    ndigs: [K.nextDigest(K.signerFromRaw(seed('next')).verfer.qb64)], nsith: '1' });
+  const pre = icp.sad.i;
+  const sigOf = (raw) => ctl.sign(K.bytes(raw), 0).qb64;
+  const events = [icp];
+  for (let sn = 1; sn <= 2; sn++)
+    events.push(K.makeIxn({ pre, dig: events[sn - 1].sad.d, sn }));
+  const mbx = (n) => {
+    const raw = K.saidify({ v: 'KERI10JSON000000_', t: 'qry', d: '', dt: K.nowStamp(), r: 'mbx', rr: '',
+      q: { pre, topics: { '/receipt': n, '/multisig': 0, '/delegate': 0 }, i: pre, src: PREFIX } }).raw;
+    return raw + '-HAB' + pre + '-AAB' + sigOf(raw);
+  };
+  const k = await witness(scratch());
+  const port = Number(new URL(k.base).port);
+  try {
+    const g = await exchange(port, 'GET /process HTTP/1.1\r\nHost: x\r\n\r\n');
+    assert.equal(g.responses[0].status, 405);
+    assert.match(g.responses[0].headers.allow, /POST/);
+    // raw HTTP, no Content-Type header at all
+    for (const e of events) {
+      const body = Buffer.from(e.raw + '-AAB' + sigOf(e.raw));
+      const r = await exchange(port, Buffer.concat([Buffer.from(
+        `POST /process HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`), body]));
+      assert.equal(r.responses[0].status, 200);
+      assert.equal(r.responses[0].body.length, 0);
+    }
+    const said = (text) => split(text).map((m) => m.json.d);
+    const all = JSON.parse((await post(k, '/query', mbx(0))).body).receipt;
+    assert.deepEqual(said(all), events.map((e) => e.sad.d));
+    assert.deepEqual(said(JSON.parse((await post(k, '/query', mbx(1))).body).receipt), events.slice(1).map((e) => e.sad.d));
+    assert.deepEqual(said(JSON.parse((await post(k, '/query', mbx(2))).body).receipt), [events[2].sad.d]);
+    assert.equal(JSON.parse((await post(k, '/query', mbx(3))).body).receipt, '');
+    // reading removed nothing
+    assert.equal(JSON.parse((await post(k, '/query', mbx(0))).body).receipt, all);
   } finally {
     assert.equal((await k.stop()).code, 0);
   }
