@@ -92,7 +92,7 @@ struct kd_limits {
     size_t max_header_bytes;    /* default 16384 */
     unsigned max_connections;   /* default 1024 */
     uint64_t header_timeout_ms; /* default 10000 */
-    uint64_t idle_timeout_ms;   /* default 60000 */
+    uint64_t idle_timeout_ms;   /* default 300000 (kli's HTTP client never reconnects) */
     uint64_t body_timeout_ms;   /* default 30000 */
 };
 

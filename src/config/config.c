@@ -42,7 +42,7 @@ const char kd_config_default_yaml[] =
     "# listen_address and limits):\n"
     "# listen_address: \"0.0.0.0\"\n"
     "# limits: {max_body_bytes: 262144, max_header_bytes: 16384, max_connections: 1024,\n"
-    "#          header_timeout_ms: 10000, idle_timeout_ms: 60000, body_timeout_ms: 30000}\n"
+    "#          header_timeout_ms: 10000, idle_timeout_ms: 300000, body_timeout_ms: 30000}\n"
     "# log_format: text        # or json\n"
     "# log_level: info         # error, warn, info, debug\n"
     "# metrics: true\n"
@@ -121,7 +121,7 @@ static const struct kd_field kd_fields[] = {
     KD_LIM_("max_header_bytes", 16777216, "16384", max_header_bytes),
     KD_LIM_("max_connections", 1000000, "1024", max_connections),
     KD_LIM_("header_timeout_ms", 86400000, "10000", header_timeout_ms),
-    KD_LIM_("idle_timeout_ms", 86400000, "60000", idle_timeout_ms),
+    KD_LIM_("idle_timeout_ms", 86400000, "300000", idle_timeout_ms),
     KD_LIM_("body_timeout_ms", 86400000, "30000", body_timeout_ms),
     {"log_format", KD_G_NONE, KD_F_LOGFMT, KD_S_GLOBAL, 0, 0, "text", KD_GC_(log_format)},
     {"log_level", KD_G_NONE, KD_F_LOGLVL, KD_S_GLOBAL, 0, 0, "info", KD_GC_(log_level)},

@@ -874,7 +874,7 @@ static void assert_default_limits(const struct kd_limits *l)
     assert_int_equal(l->max_header_bytes, 16384);
     assert_int_equal(l->max_connections, 1024);
     assert_int_equal(l->header_timeout_ms, 10000);
-    assert_int_equal(l->idle_timeout_ms, 60000);
+    assert_int_equal(l->idle_timeout_ms, 300000);
     assert_int_equal(l->body_timeout_ms, 30000);
 }
 
@@ -1360,7 +1360,7 @@ static void test_both_file(void **state)
     assert_int_equal(cfg.watcher.limits.max_body_bytes, 1000);
     assert_int_equal(cfg.witness.limits.max_connections, 10);
     assert_int_equal(cfg.watcher.limits.max_connections, 10);
-    assert_int_equal(cfg.witness.limits.idle_timeout_ms, 60000);
+    assert_int_equal(cfg.witness.limits.idle_timeout_ms, 300000);
     assert_int_equal(cfg.log_format, KD_LOG_JSON);
     assert_int_equal(cfg.log_level, KD_LOG_DEBUG);
     assert_false(cfg.metrics);

@@ -39,6 +39,7 @@
 
 struct kd_wit_fwd {
     struct kd_http_req *req;
+    struct kd_role_instance *ri;
     struct kd_store_txn *txn; /* during the write only */
     struct kd_event *ev;      /* the exn */
     struct kd_event *inner;   /* the embedded event */
@@ -327,6 +328,8 @@ static void kd_wit_fwd_done(enum kd_err result, void *arg)
     struct kd_wit_fwd *j = arg;
 
     kd_wit_answer_write(j->req, "/forward", result, j->failed, j->err, j->err_len);
+    if (result == KD_OK && !j->failed)
+        kd_wit_mbx_kick(j->ri); /* open mailbox streams look for the new message now */
     kd_buf_free(&j->msg);
     free(j->inner);
     free(j->ev);
@@ -353,6 +356,7 @@ void kd_wit_forward(struct kd_http_req *req, void *ctx)
         return;
     }
     j->req = req;
+    j->ri = ri;
     j->len = len;
     kd_buf_init(&j->msg, KD_STORE_BLOB_MAX);
     memcpy(j->body, body, len);
