@@ -89,7 +89,7 @@ struct kd_escrow_config {
 /* HTTP server limits (kerid-only). */
 struct kd_limits {
     size_t max_body_bytes;      /* default 262144 */
-    size_t max_header_bytes;    /* default 16384 */
+    size_t max_header_bytes;    /* default 65536 (kli sends KELs in CESR-ATTACHMENT) */
     unsigned max_connections;   /* default 1024 */
     uint64_t header_timeout_ms; /* default 10000 */
     uint64_t idle_timeout_ms;   /* default 300000 (kli's HTTP client never reconnects) */

@@ -71,7 +71,7 @@ struct kd_route {
 };
 
 /* Defaults for fields of struct kd_http_limits left at 0. */
-#define KD_HTTP_DEFAULT_MAX_HEADER_BYTES  16384u
+#define KD_HTTP_DEFAULT_MAX_HEADER_BYTES  65536u
 #define KD_HTTP_DEFAULT_MAX_BODY_BYTES    262144u /* keriox (actix) body limit */
 #define KD_HTTP_DEFAULT_MAX_CONNECTIONS   1024u
 #define KD_HTTP_DEFAULT_HEADER_TIMEOUT_MS 10000u

@@ -41,7 +41,7 @@ const char kd_config_default_yaml[] =
     "# kerid-only settings and their defaults (top level, or per section for\n"
     "# listen_address and limits):\n"
     "# listen_address: \"0.0.0.0\"\n"
-    "# limits: {max_body_bytes: 262144, max_header_bytes: 16384, max_connections: 1024,\n"
+    "# limits: {max_body_bytes: 262144, max_header_bytes: 65536, max_connections: 1024,\n"
     "#          header_timeout_ms: 10000, idle_timeout_ms: 300000, body_timeout_ms: 30000}\n"
     "# log_format: text        # or json\n"
     "# log_level: info         # error, warn, info, debug\n"
@@ -118,7 +118,7 @@ static const struct kd_field kd_fields[] = {
     KD_ESC_("trans_receipt_timeout", trans_receipt_timeout),
     KD_ESC_("delegation_timeout", delegation_timeout),
     KD_LIM_("max_body_bytes", 1073741824, "262144", max_body_bytes),
-    KD_LIM_("max_header_bytes", 16777216, "16384", max_header_bytes),
+    KD_LIM_("max_header_bytes", 16777216, "65536", max_header_bytes),
     KD_LIM_("max_connections", 1000000, "1024", max_connections),
     KD_LIM_("header_timeout_ms", 86400000, "10000", header_timeout_ms),
     KD_LIM_("idle_timeout_ms", 86400000, "300000", idle_timeout_ms),

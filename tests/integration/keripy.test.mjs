@@ -694,3 +694,22 @@ test('delegation the kli way: the delegate\'s dip is receipted on /receipts befo
     assert.equal((await k.stop()).code, 0);
   }
 });
+
+test('long headers: a 40 kB CESR-ATTACHMENT-sized header is accepted (§8), 70 kB gets 431', async () => {
+  const dir = scratch();
+  const k = await witness(dir);
+  try {
+    const c = controller(50, [WIT], 1);
+    const post = (filler) => fetch(k.base + '/', { method: 'POST', body: c.icp.raw,
+      headers: { 'Content-Type': CESR_JSON, 'CESR-ATTACHMENT': c.atc, 'X-Filler': 'a'.repeat(filler) } });
+    let r = await post(70000);
+    assert.equal(r.status, 431);
+    assert.equal((await r.json()).error, 'headers_too_large');
+    assert.equal((await fetchGet(k, `/query?typ=kel&pre=${c.pre}`)).status, 404, 'nothing stored');
+    r = await post(40000);
+    assert.equal(r.status, 204);
+    assert.equal((await fetchGet(k, `/query?typ=kel&pre=${c.pre}`)).status, 200);
+  } finally {
+    assert.equal((await k.stop()).code, 0);
+  }
+});

@@ -871,7 +871,7 @@ static void test_yaml_values(void **state)
 static void assert_default_limits(const struct kd_limits *l)
 {
     assert_int_equal(l->max_body_bytes, 262144);
-    assert_int_equal(l->max_header_bytes, 16384);
+    assert_int_equal(l->max_header_bytes, 65536);
     assert_int_equal(l->max_connections, 1024);
     assert_int_equal(l->header_timeout_ms, 10000);
     assert_int_equal(l->idle_timeout_ms, 300000);
