@@ -97,10 +97,11 @@
     X(DUP_COUNT, KD_STMT_R, "SELECT count(*) FROM kel_dups WHERE prefix = ?1")                     \
     X(DUP_EACH, KD_STMT_R,                                                                         \
       "SELECT said, prefix, sn, ilk, seen_us, raw, att FROM kel_dups WHERE prefix = ?1 "           \
-      "ORDER BY sn, seen_us")                                                                     \
+      "ORDER BY sn, seen_us")                                                                      \
     X(MBX_APPEND, KD_STMT_W,                                                                       \
       "INSERT INTO mailbox (prefix, topic, idx, message) "                                         \
-      "SELECT ?1, ?2, coalesce(max(idx) + 1, 0), ?3 FROM mailbox WHERE prefix = ?1 AND topic = ?2 " \
+      "SELECT ?1, ?2, coalesce(max(idx) + 1, 0), ?3 FROM mailbox WHERE prefix = ?1 AND topic = "   \
+      "?2 "                                                                                        \
       "RETURNING idx")                                                                             \
     X(MBX_EACH, KD_STMT_R,                                                                         \
       "SELECT idx, message FROM mailbox WHERE prefix = ?1 AND topic = ?2 AND idx >= ?3 "           \
@@ -116,12 +117,12 @@
     X(END_DT, KD_STMT_R,                                                                           \
       "SELECT dt_us, active FROM end_roles WHERE cid = ?1 AND role = ?2 AND eid = ?3")             \
     X(END_EACH, KD_STMT_R,                                                                         \
-      "SELECT raw, att FROM end_roles WHERE cid = ?1 AND role = ?2 AND active = 1 ORDER BY eid")  \
+      "SELECT raw, att FROM end_roles WHERE cid = ?1 AND role = ?2 AND active = 1 ORDER BY eid")   \
     X(KSN_PUT, KD_STMT_W,                                                                          \
       "INSERT OR REPLACE INTO ksn_replies (aid, signer, sn, dt_us, raw, att) "                     \
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                                           \
-    X(KSN_DT, KD_STMT_R, "SELECT dt_us FROM ksn_replies WHERE aid = ?1 AND signer = ?2")          \
-    X(KSN_EACH, KD_STMT_R, "SELECT raw, att FROM ksn_replies WHERE aid = ?1 ORDER BY signer")     \
+    X(KSN_DT, KD_STMT_R, "SELECT dt_us FROM ksn_replies WHERE aid = ?1 AND signer = ?2")           \
+    X(KSN_EACH, KD_STMT_R, "SELECT raw, att FROM ksn_replies WHERE aid = ?1 ORDER BY signer")      \
     KD_STORE_TEL_STMTS(X)
 
 /* The TEL tables' statements (src/store/tel.c). */
@@ -228,6 +229,36 @@ bool kd_store_txn_usable(const struct kd_store_txn *txn);
 /* Whether rd may be used here and now: the writer's inside a write callback,
  * the reader anywhere but on the writer thread. */
 bool kd_store_rd_usable(const struct kd_store_rd *rd);
+
+/* ---- tables.c: SQL helpers shared by the table files (tables.c, tel.c) ---- */
+
+/* The error for a failed step or bind; logs what is not an expected outcome. */
+enum kd_err kd_sql_fail(const struct kd_store_rd *rd, sqlite3_stmt *st, int rc);
+/* Takes rd's statement id if rd may be used here and the statement is not
+ * already running (re-entry from an iteration callback). */
+enum kd_err kd_sql_stmt(struct kd_store_rd *rd, enum kd_store_stmt_id id, sqlite3_stmt **out);
+/* The writer statement id, inside an active write callback. */
+enum kd_err kd_sql_wstmt(struct kd_store_txn *txn, enum kd_store_stmt_id id, sqlite3_stmt **out);
+/* Resets st and clears its bindings; NULL is ignored. */
+void kd_sql_end(sqlite3_stmt *st);
+/* Length of s if it is 1..max bytes, else 0. */
+size_t kd_sql_len(const char *s, size_t max);
+/* Length of a qb64 identifier of 1..max base64url characters, else 0. */
+size_t kd_sql_qb64_len(const char *s, size_t max);
+/* Whether s is three lowercase letters (an ilk). */
+bool kd_sql_ilk_ok(const char *s);
+int kd_sql_bind_text(sqlite3_stmt *st, int i, const char *s, size_t n);
+/* A zero-length blob is bound as an empty blob, never as NULL. */
+int kd_sql_bind_blob(sqlite3_stmt *st, int i, const void *p, size_t n);
+/* Text column i of 1..max bytes (its length in *len unless NULL); NULL if not. */
+const char *kd_sql_col_text(sqlite3_stmt *st, int i, size_t max, size_t *len);
+/* Blob column i of at most max bytes (an empty blob gives a non-NULL
+ * pointer); NULL if it is not a blob. */
+const uint8_t *kd_sql_col_blob(sqlite3_stmt *st, int i, size_t max, size_t *len);
+/* Unsigned integer column i; false if it is not a non-negative integer. */
+bool kd_sql_col_u64(sqlite3_stmt *st, int i, uint64_t *out);
+/* Logs a row of table with an unexpected type or size; KD_ESTORE. */
+enum kd_err kd_sql_corrupt(const char *table);
 
 /* ---- schema.c ---- */
 

@@ -32,7 +32,7 @@ enum kd_err kd_store_sqlite_err(int rc)
 }
 
 /* The error for a failed step or bind; logs what is not an expected outcome. */
-static enum kd_err kd_store_fail(const struct kd_store_rd *rd, sqlite3_stmt *st, int rc)
+enum kd_err kd_sql_fail(const struct kd_store_rd *rd, sqlite3_stmt *st, int rc)
 {
     enum kd_err err = kd_store_sqlite_err(rc);
 
@@ -45,8 +45,7 @@ static enum kd_err kd_store_fail(const struct kd_store_rd *rd, sqlite3_stmt *st,
 
 /* Takes rd's statement id if rd may be used here and the statement is not
  * already running (re-entry from an iteration callback). */
-static enum kd_err kd_store_stmt(struct kd_store_rd *rd, enum kd_store_stmt_id id,
-                                 sqlite3_stmt **out)
+enum kd_err kd_sql_stmt(struct kd_store_rd *rd, enum kd_store_stmt_id id, sqlite3_stmt **out)
 {
     *out = NULL;
     if (!kd_store_rd_usable(rd) || rd->stmt[id] == NULL || sqlite3_stmt_busy(rd->stmt[id]))
@@ -56,16 +55,15 @@ static enum kd_err kd_store_stmt(struct kd_store_rd *rd, enum kd_store_stmt_id i
 }
 
 /* The writer statement id, inside an active write callback. */
-static enum kd_err kd_store_wstmt(struct kd_store_txn *txn, enum kd_store_stmt_id id,
-                                  sqlite3_stmt **out)
+enum kd_err kd_sql_wstmt(struct kd_store_txn *txn, enum kd_store_stmt_id id, sqlite3_stmt **out)
 {
     *out = NULL;
     if (!kd_store_txn_usable(txn))
         return KD_EINVAL;
-    return kd_store_stmt(&txn->s->writer, id, out);
+    return kd_sql_stmt(&txn->s->writer, id, out);
 }
 
-static void kd_store_stmt_end(sqlite3_stmt *st)
+void kd_sql_end(sqlite3_stmt *st)
 {
     if (st != NULL) {
         sqlite3_reset(st);
@@ -74,7 +72,7 @@ static void kd_store_stmt_end(sqlite3_stmt *st)
 }
 
 /* Length of s if it is 1..max bytes, else 0. */
-static size_t kd_store_len(const char *s, size_t max)
+size_t kd_sql_len(const char *s, size_t max)
 {
     size_t n;
 
@@ -85,9 +83,9 @@ static size_t kd_store_len(const char *s, size_t max)
 }
 
 /* Length of a qb64 identifier of 1..max characters of the base64url alphabet, else 0. */
-static size_t kd_store_qb64_len(const char *s, size_t max)
+size_t kd_sql_qb64_len(const char *s, size_t max)
 {
-    size_t n = kd_store_len(s, max);
+    size_t n = kd_sql_len(s, max);
 
     for (size_t i = 0; i < n; i++) {
         const char c = s[i];
@@ -99,9 +97,9 @@ static size_t kd_store_qb64_len(const char *s, size_t max)
     return n;
 }
 
-static bool kd_store_ilk_ok(const char *s)
+bool kd_sql_ilk_ok(const char *s)
 {
-    if (kd_store_len(s, 3) != 3)
+    if (kd_sql_len(s, 3) != 3)
         return false;
     for (unsigned i = 0; i < 3; i++) {
         if (s[i] < 'a' || s[i] > 'z')
@@ -110,13 +108,13 @@ static bool kd_store_ilk_ok(const char *s)
     return true;
 }
 
-static int kd_store_bind_text(sqlite3_stmt *st, int i, const char *s, size_t n)
+int kd_sql_bind_text(sqlite3_stmt *st, int i, const char *s, size_t n)
 {
     return sqlite3_bind_text(st, i, s, (int)n, SQLITE_STATIC);
 }
 
 /* A zero-length blob is bound as an empty blob, never as NULL. */
-static int kd_store_bind_blob(sqlite3_stmt *st, int i, const void *p, size_t n)
+int kd_sql_bind_blob(sqlite3_stmt *st, int i, const void *p, size_t n)
 {
     return sqlite3_bind_blob(st, i, n > 0 ? p : "", (int)n, SQLITE_STATIC);
 }
@@ -132,11 +130,11 @@ static enum kd_err kd_store_exec(const struct kd_store_rd *rd, sqlite3_stmt *st)
 {
     int rc = sqlite3_step(st);
 
-    return rc == SQLITE_DONE ? KD_OK : kd_store_fail(rd, st, rc);
+    return rc == SQLITE_DONE ? KD_OK : kd_sql_fail(rd, st, rc);
 }
 
 /* Text column i; NULL (and the row treated as corrupt) if it is not text. */
-static const char *kd_store_col_text(sqlite3_stmt *st, int i, size_t max, size_t *len)
+const char *kd_sql_col_text(sqlite3_stmt *st, int i, size_t max, size_t *len)
 {
     const unsigned char *p;
     int n;
@@ -153,7 +151,7 @@ static const char *kd_store_col_text(sqlite3_stmt *st, int i, size_t max, size_t
 }
 
 /* Blob column i (an empty blob gives a non-NULL pointer); NULL if not a blob. */
-static const uint8_t *kd_store_col_blob(sqlite3_stmt *st, int i, size_t max, size_t *len)
+const uint8_t *kd_sql_col_blob(sqlite3_stmt *st, int i, size_t max, size_t *len)
 {
     const void *p;
     int n;
@@ -169,7 +167,7 @@ static const uint8_t *kd_store_col_blob(sqlite3_stmt *st, int i, size_t max, siz
 }
 
 /* Unsigned integer column i; false if it is not a non-negative integer. */
-static bool kd_store_col_u64(sqlite3_stmt *st, int i, uint64_t *out)
+bool kd_sql_col_u64(sqlite3_stmt *st, int i, uint64_t *out)
 {
     sqlite3_int64 v;
 
@@ -182,7 +180,7 @@ static bool kd_store_col_u64(sqlite3_stmt *st, int i, uint64_t *out)
     return true;
 }
 
-static enum kd_err kd_store_corrupt(const char *table)
+enum kd_err kd_sql_corrupt(const char *table)
 {
     kd_log_error("store", "%s: a row has an unexpected type or size", table);
     return KD_ESTORE;
@@ -231,10 +229,10 @@ static int kd_store_bind(sqlite3_stmt *st, const struct kd_store_arg *a, size_t 
 
         switch (a[i].type) {
         case KD_ARG_TEXT:
-            rc = kd_store_bind_text(st, k, a[i].p, a[i].n);
+            rc = kd_sql_bind_text(st, k, a[i].p, a[i].n);
             break;
         case KD_ARG_BLOB:
-            rc = kd_store_bind_blob(st, k, a[i].p, a[i].n);
+            rc = kd_sql_bind_blob(st, k, a[i].p, a[i].n);
             break;
         case KD_ARG_INT:
             rc = sqlite3_bind_int(st, k, (int)a[i].v);
@@ -259,14 +257,14 @@ static enum kd_err kd_store_write1(struct kd_store_txn *txn, enum kd_store_stmt_
     enum kd_err err;
     int rc;
 
-    if ((err = kd_store_wstmt(txn, id, &st)) != KD_OK)
+    if ((err = kd_sql_wstmt(txn, id, &st)) != KD_OK)
         return err;
     rc = kd_store_bind(st, a, n);
-    err = rc == SQLITE_OK ? kd_store_exec(&txn->s->writer, st)
-                          : kd_store_fail(&txn->s->writer, st, rc);
+    err =
+        rc == SQLITE_OK ? kd_store_exec(&txn->s->writer, st) : kd_sql_fail(&txn->s->writer, st, rc);
     if (err == KD_OK && changes != NULL)
         *changes = sqlite3_changes(txn->s->writer.db);
-    kd_store_stmt_end(st);
+    kd_sql_end(st);
     return err;
 }
 
@@ -281,7 +279,7 @@ static enum kd_err kd_store_row1(struct kd_store_rd *rd, sqlite3_stmt *st,
         rc = sqlite3_step(st);
     if (rc == SQLITE_DONE)
         return KD_ENOTFOUND;
-    return rc == SQLITE_ROW ? KD_OK : kd_store_fail(rd, st, rc);
+    return rc == SQLITE_ROW ? KD_OK : kd_sql_fail(rd, st, rc);
 }
 
 /* Takes rd's statement id into *st and runs kd_store_row1 on it. The
@@ -289,7 +287,7 @@ static enum kd_err kd_store_row1(struct kd_store_rd *rd, sqlite3_stmt *st,
 static enum kd_err kd_store_lookup(struct kd_store_rd *rd, enum kd_store_stmt_id id,
                                    sqlite3_stmt **st, const struct kd_store_arg *a, size_t n)
 {
-    enum kd_err err = kd_store_stmt(rd, id, st);
+    enum kd_err err = kd_sql_stmt(rd, id, st);
 
     return err == KD_OK ? kd_store_row1(rd, *st, a, n) : err;
 }
@@ -300,7 +298,7 @@ static enum kd_err kd_store_bind_each(struct kd_store_rd *rd, sqlite3_stmt *st,
 {
     const int rc = kd_store_bind(st, a, n);
 
-    return rc == SQLITE_OK ? KD_OK : kd_store_fail(rd, st, rc);
+    return rc == SQLITE_OK ? KD_OK : kd_sql_fail(rd, st, rc);
 }
 
 /* The count(*) of rd's statement id with a bound into *out. */
@@ -312,14 +310,14 @@ static enum kd_err kd_store_count(struct kd_store_rd *rd, enum kd_store_stmt_id 
     enum kd_err err;
     int rc;
 
-    if ((err = kd_store_stmt(rd, id, &st)) != KD_OK)
+    if ((err = kd_sql_stmt(rd, id, &st)) != KD_OK)
         return err;
     rc = kd_store_bind(st, a, n);
     if (rc == SQLITE_OK)
         rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW || !kd_store_col_u64(st, 0, out))
-        err = rc == SQLITE_ROW ? kd_store_corrupt(table) : kd_store_fail(rd, st, rc);
-    kd_store_stmt_end(st);
+    if (rc != SQLITE_ROW || !kd_sql_col_u64(st, 0, out))
+        err = rc == SQLITE_ROW ? kd_sql_corrupt(table) : kd_sql_fail(rd, st, rc);
+    kd_sql_end(st);
     return err;
 }
 
@@ -330,32 +328,32 @@ enum kd_err kd_store_meta_get(struct kd_store *s, const char *key, struct kd_buf
     struct kd_store_rd *rd = kd_store_reader(s);
     sqlite3_stmt *st = NULL;
     const uint8_t *v;
-    size_t klen = kd_store_len(key, KD_STORE_KEY_MAX), n;
+    size_t klen = kd_sql_len(key, KD_STORE_KEY_MAX), n;
     enum kd_err err;
 
     if (klen == 0 || out == NULL)
         return KD_EINVAL;
-    if ((err = kd_store_stmt(rd, KD_STMT_META_GET, &st)) != KD_OK)
+    if ((err = kd_sql_stmt(rd, KD_STMT_META_GET, &st)) != KD_OK)
         return err;
     kd_buf_reset(out);
     if ((err = kd_store_row1(rd, st, KD_ARGS(KD_TEXT(key, klen)))) != KD_OK)
         goto out;
-    v = kd_store_col_blob(st, 0, KD_STORE_VALUE_MAX, &n);
+    v = kd_sql_col_blob(st, 0, KD_STORE_VALUE_MAX, &n);
     if (v == NULL) {
-        err = kd_store_corrupt("meta");
+        err = kd_sql_corrupt("meta");
         goto out;
     }
     err = kd_buf_append(out, v, n);
     if (err != KD_OK)
         kd_buf_reset(out);
 out:
-    kd_store_stmt_end(st);
+    kd_sql_end(st);
     return err;
 }
 
 enum kd_err kd_store_meta_put(struct kd_store_txn *txn, const char *key, const void *v, size_t n)
 {
-    size_t klen = kd_store_len(key, KD_STORE_KEY_MAX);
+    size_t klen = kd_sql_len(key, KD_STORE_KEY_MAX);
 
     if (klen == 0 || (v == NULL && n > 0))
         return KD_EINVAL;
@@ -366,7 +364,7 @@ enum kd_err kd_store_meta_put(struct kd_store_txn *txn, const char *key, const v
 
 enum kd_err kd_store_meta_del(struct kd_store_txn *txn, const char *key)
 {
-    size_t klen = kd_store_len(key, KD_STORE_KEY_MAX);
+    size_t klen = kd_sql_len(key, KD_STORE_KEY_MAX);
     int changes = 0;
     enum kd_err err;
 
@@ -381,13 +379,13 @@ enum kd_err kd_store_meta_del(struct kd_store_txn *txn, const char *key)
 /* Columns: prefix, sn, said, ilk, fn, first_seen_us, raw. Pointers into the row. */
 static bool kd_store_row_event(sqlite3_stmt *st, struct kd_store_event *ev)
 {
-    ev->prefix = kd_store_col_text(st, 0, KD_STORE_ID_MAX, NULL);
-    ev->said = kd_store_col_text(st, 2, KD_STORE_ID_MAX, NULL);
-    ev->ilk = kd_store_col_text(st, 3, 3, NULL);
-    ev->raw = kd_store_col_blob(st, 6, KD_STORE_BLOB_MAX, &ev->raw_len);
+    ev->prefix = kd_sql_col_text(st, 0, KD_STORE_ID_MAX, NULL);
+    ev->said = kd_sql_col_text(st, 2, KD_STORE_ID_MAX, NULL);
+    ev->ilk = kd_sql_col_text(st, 3, 3, NULL);
+    ev->raw = kd_sql_col_blob(st, 6, KD_STORE_BLOB_MAX, &ev->raw_len);
     ev->first_seen_us = sqlite3_column_int64(st, 5);
     return ev->prefix != NULL && ev->said != NULL && ev->ilk != NULL && ev->raw != NULL &&
-           kd_store_col_u64(st, 1, &ev->sn) && kd_store_col_u64(st, 4, &ev->fn) &&
+           kd_sql_col_u64(st, 1, &ev->sn) && kd_sql_col_u64(st, 4, &ev->fn) &&
            sqlite3_column_type(st, 5) == SQLITE_INTEGER;
 }
 
@@ -423,8 +421,8 @@ static enum kd_err kd_store_one_event(struct kd_store_rd *rd, enum kd_store_stmt
 
     if (err == KD_OK)
         err = kd_store_row_event(st, out) ? kd_store_keep_event(out, storage)
-                                          : kd_store_corrupt("kel_events");
-    kd_store_stmt_end(st);
+                                          : kd_sql_corrupt("kel_events");
+    kd_sql_end(st);
     return err;
 }
 
@@ -440,9 +438,9 @@ enum kd_err kd_store_event_add(struct kd_store_txn *txn, const struct kd_store_e
 
     if (ev == NULL)
         return KD_EINVAL;
-    lp = kd_store_qb64_len(ev->prefix, KD_STORE_ID_MAX);
-    ls = kd_store_qb64_len(ev->said, KD_STORE_ID_MAX);
-    if (lp == 0 || ls == 0 || !kd_store_ilk_ok(ev->ilk) || ev->sn > INT64_MAX || ev->raw == NULL ||
+    lp = kd_sql_qb64_len(ev->prefix, KD_STORE_ID_MAX);
+    ls = kd_sql_qb64_len(ev->said, KD_STORE_ID_MAX);
+    if (lp == 0 || ls == 0 || !kd_sql_ilk_ok(ev->ilk) || ev->sn > INT64_MAX || ev->raw == NULL ||
         ev->raw_len == 0)
         return KD_EINVAL;
     if (ev->raw_len > KD_STORE_BLOB_MAX)
@@ -450,38 +448,38 @@ enum kd_err kd_store_event_add(struct kd_store_txn *txn, const struct kd_store_e
     /* The next ordinal, then a plain INSERT: an INSERT ... SELECT ...
      * RETURNING would build an ephemeral table (a large allocation) for
      * every event. One writer: nothing can come between the two. */
-    if ((err = kd_store_wstmt(txn, KD_STMT_EVENT_NEXT_FN, &st)) != KD_OK)
+    if ((err = kd_sql_wstmt(txn, KD_STMT_EVENT_NEXT_FN, &st)) != KD_OK)
         return err;
     rd = &txn->s->writer;
-    rc = kd_store_bind_text(st, 1, ev->prefix, lp);
+    rc = kd_sql_bind_text(st, 1, ev->prefix, lp);
     if (rc == SQLITE_OK)
         rc = sqlite3_step(st);
     if (rc != SQLITE_ROW) {
-        err = kd_store_fail(rd, st, rc);
+        err = kd_sql_fail(rd, st, rc);
         goto out;
     }
-    if (!kd_store_col_u64(st, 0, &got)) {
-        err = kd_store_corrupt("kel_events");
+    if (!kd_sql_col_u64(st, 0, &got)) {
+        err = kd_sql_corrupt("kel_events");
         goto out;
     }
-    kd_store_stmt_end(st);
-    if ((err = kd_store_wstmt(txn, KD_STMT_EVENT_ADD, &st)) != KD_OK)
+    kd_sql_end(st);
+    if ((err = kd_sql_wstmt(txn, KD_STMT_EVENT_ADD, &st)) != KD_OK)
         return err;
-    rc = kd_store_bind_text(st, 1, ev->prefix, lp);
+    rc = kd_sql_bind_text(st, 1, ev->prefix, lp);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int64(st, 2, (sqlite3_int64)ev->sn);
     if (rc == SQLITE_OK)
-        rc = kd_store_bind_text(st, 3, ev->said, ls);
+        rc = kd_sql_bind_text(st, 3, ev->said, ls);
     if (rc == SQLITE_OK)
-        rc = kd_store_bind_text(st, 4, ev->ilk, 3);
+        rc = kd_sql_bind_text(st, 4, ev->ilk, 3);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int64(st, 5, ev->first_seen_us);
     if (rc == SQLITE_OK)
-        rc = kd_store_bind_blob(st, 6, ev->raw, ev->raw_len);
+        rc = kd_sql_bind_blob(st, 6, ev->raw, ev->raw_len);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int64(st, 7, (sqlite3_int64)got);
     if (rc != SQLITE_OK) {
-        err = kd_store_fail(rd, st, rc);
+        err = kd_sql_fail(rd, st, rc);
         goto out;
     }
     if ((err = kd_store_exec(rd, st)) != KD_OK)
@@ -489,14 +487,14 @@ enum kd_err kd_store_event_add(struct kd_store_txn *txn, const struct kd_store_e
     if (fn != NULL)
         *fn = got;
 out:
-    kd_store_stmt_end(st);
+    kd_sql_end(st);
     return err;
 }
 
 enum kd_err kd_store_event_get(struct kd_store_rd *rd, const char *said, struct kd_store_event *out,
                                struct kd_buf *storage)
 {
-    size_t ls = kd_store_qb64_len(said, KD_STORE_ID_MAX);
+    size_t ls = kd_sql_qb64_len(said, KD_STORE_ID_MAX);
 
     if (ls == 0 || out == NULL || storage == NULL)
         return KD_EINVAL;
@@ -506,7 +504,7 @@ enum kd_err kd_store_event_get(struct kd_store_rd *rd, const char *said, struct 
 enum kd_err kd_store_event_at(struct kd_store_rd *rd, const char *prefix, uint64_t sn,
                               struct kd_store_event *out, struct kd_buf *storage)
 {
-    size_t lp = kd_store_qb64_len(prefix, KD_STORE_ID_MAX);
+    size_t lp = kd_sql_qb64_len(prefix, KD_STORE_ID_MAX);
 
     if (lp == 0 || sn > INT64_MAX || out == NULL || storage == NULL)
         return KD_EINVAL;
@@ -519,7 +517,7 @@ enum kd_err kd_store_kel_each(struct kd_store_rd *rd, const char *prefix, uint64
 {
     sqlite3_stmt *st = NULL;
     struct kd_store_event ev;
-    size_t lp = kd_store_qb64_len(prefix, KD_STORE_ID_MAX);
+    size_t lp = kd_sql_qb64_len(prefix, KD_STORE_ID_MAX);
     enum kd_err err;
     int rc;
 
@@ -527,22 +525,22 @@ enum kd_err kd_store_kel_each(struct kd_store_rd *rd, const char *prefix, uint64
         return KD_EINVAL;
     if (from_fn > INT64_MAX)
         return KD_OK; /* no ordinal is that large */
-    if ((err = kd_store_stmt(rd, KD_STMT_KEL_EACH, &st)) != KD_OK)
+    if ((err = kd_sql_stmt(rd, KD_STMT_KEL_EACH, &st)) != KD_OK)
         return err;
     if ((err = kd_store_bind_each(
              rd, st, KD_ARGS(KD_TEXT(prefix, lp), KD_I64(from_fn), KD_LIMIT(limit)))) != KD_OK)
         goto out;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (!kd_store_row_event(st, &ev)) {
-            err = kd_store_corrupt("kel_events");
+            err = kd_sql_corrupt("kel_events");
             goto out;
         }
         if ((err = cb(&ev, arg)) != KD_OK)
             goto out;
     }
-    err = rc == SQLITE_DONE ? KD_OK : kd_store_fail(rd, st, rc);
+    err = rc == SQLITE_DONE ? KD_OK : kd_sql_fail(rd, st, rc);
 out:
-    kd_store_stmt_end(st);
+    kd_sql_end(st);
     return err;
 }
 
@@ -551,8 +549,8 @@ out:
 enum kd_err kd_store_sig_add(struct kd_store_txn *txn, const char *said,
                              enum kd_store_sig_kind kind, const char *sig, bool *added)
 {
-    size_t ls = kd_store_qb64_len(said, KD_STORE_ID_MAX);
-    size_t lg = kd_store_qb64_len(sig, KD_STORE_SIG_MAX);
+    size_t ls = kd_sql_qb64_len(said, KD_STORE_ID_MAX);
+    size_t lg = kd_sql_qb64_len(sig, KD_STORE_SIG_MAX);
     int changes = 0;
     enum kd_err err;
 
@@ -569,29 +567,29 @@ enum kd_err kd_store_sig_each(struct kd_store_rd *rd, const char *said, enum kd_
                               kd_store_sig_cb cb, void *arg)
 {
     sqlite3_stmt *st = NULL;
-    size_t ls = kd_store_qb64_len(said, KD_STORE_ID_MAX), n;
+    size_t ls = kd_sql_qb64_len(said, KD_STORE_ID_MAX), n;
     const char *sig;
     enum kd_err err;
     int rc;
 
     if (ls == 0 || (unsigned)kind >= KD_STORE_SIG_KIND_COUNT_ || cb == NULL)
         return KD_EINVAL;
-    if ((err = kd_store_stmt(rd, KD_STMT_SIG_EACH, &st)) != KD_OK)
+    if ((err = kd_sql_stmt(rd, KD_STMT_SIG_EACH, &st)) != KD_OK)
         return err;
     if ((err = kd_store_bind_each(rd, st, KD_ARGS(KD_TEXT(said, ls), KD_INT(kind)))) != KD_OK)
         goto out;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        sig = kd_store_col_text(st, 0, KD_STORE_SIG_MAX, &n);
+        sig = kd_sql_col_text(st, 0, KD_STORE_SIG_MAX, &n);
         if (sig == NULL) {
-            err = kd_store_corrupt("kel_sigs");
+            err = kd_sql_corrupt("kel_sigs");
             goto out;
         }
         if ((err = cb(sig, n, arg)) != KD_OK)
             goto out;
     }
-    err = rc == SQLITE_DONE ? KD_OK : kd_store_fail(rd, st, rc);
+    err = rc == SQLITE_DONE ? KD_OK : kd_sql_fail(rd, st, rc);
 out:
-    kd_store_stmt_end(st);
+    kd_sql_end(st);
     return err;
 }
 
@@ -600,8 +598,8 @@ out:
 enum kd_err kd_store_state_put(struct kd_store_txn *txn, const char *prefix, uint64_t sn,
                                const char *said, const void *state, size_t n)
 {
-    size_t lp = kd_store_qb64_len(prefix, KD_STORE_ID_MAX);
-    size_t ls = kd_store_qb64_len(said, KD_STORE_ID_MAX);
+    size_t lp = kd_sql_qb64_len(prefix, KD_STORE_ID_MAX);
+    size_t ls = kd_sql_qb64_len(said, KD_STORE_ID_MAX);
 
     if (lp == 0 || ls == 0 || sn > INT64_MAX || state == NULL || n == 0)
         return KD_EINVAL;
@@ -616,7 +614,7 @@ enum kd_err kd_store_state_get(struct kd_store_rd *rd, const char *prefix, uint6
                                char said_out[KD_STORE_ID_MAX + 1], struct kd_buf *state)
 {
     sqlite3_stmt *st = NULL;
-    size_t lp = kd_store_qb64_len(prefix, KD_STORE_ID_MAX), ls = 0, n;
+    size_t lp = kd_sql_qb64_len(prefix, KD_STORE_ID_MAX), ls = 0, n;
     const char *said;
     const uint8_t *v;
     uint64_t got;
@@ -624,15 +622,15 @@ enum kd_err kd_store_state_get(struct kd_store_rd *rd, const char *prefix, uint6
 
     if (lp == 0 || sn == NULL || said_out == NULL || state == NULL)
         return KD_EINVAL;
-    if ((err = kd_store_stmt(rd, KD_STMT_STATE_GET, &st)) != KD_OK)
+    if ((err = kd_sql_stmt(rd, KD_STMT_STATE_GET, &st)) != KD_OK)
         return err;
     kd_buf_reset(state);
     if ((err = kd_store_row1(rd, st, KD_ARGS(KD_TEXT(prefix, lp)))) != KD_OK)
         goto out;
-    said = kd_store_col_text(st, 1, KD_STORE_ID_MAX, &ls);
-    v = kd_store_col_blob(st, 2, KD_STORE_BLOB_MAX, &n);
-    if (said == NULL || v == NULL || !kd_store_col_u64(st, 0, &got)) {
-        err = kd_store_corrupt("kel_states");
+    said = kd_sql_col_text(st, 1, KD_STORE_ID_MAX, &ls);
+    v = kd_sql_col_blob(st, 2, KD_STORE_BLOB_MAX, &n);
+    if (said == NULL || v == NULL || !kd_sql_col_u64(st, 0, &got)) {
+        err = kd_sql_corrupt("kel_states");
         goto out;
     }
     if ((err = kd_buf_append(state, v, n)) != KD_OK) {
@@ -643,7 +641,7 @@ enum kd_err kd_store_state_get(struct kd_store_rd *rd, const char *prefix, uint6
     said_out[ls] = '\0';
     *sn = got;
 out:
-    kd_store_stmt_end(st);
+    kd_sql_end(st);
     return err;
 }
 
@@ -659,18 +657,18 @@ static bool kd_store_row_escrow(sqlite3_stmt *st, struct kd_store_escrow *e)
                      sqlite3_column_bytes(st, 9) <= (int)KD_STORE_ID_MAX
                  ? (const char *)sqlite3_column_text(st, 9)
                  : NULL;
-    e->prefix = kd_store_col_text(st, 2, KD_STORE_ID_MAX, NULL);
-    e->said = kd_store_col_text(st, 4, KD_STORE_ID_MAX, NULL);
-    e->raw = kd_store_col_blob(st, 5, KD_STORE_BLOB_MAX, &e->raw_len);
-    e->att = kd_store_col_blob(st, 6, KD_STORE_BLOB_MAX, &e->att_len);
+    e->prefix = kd_sql_col_text(st, 2, KD_STORE_ID_MAX, NULL);
+    e->said = kd_sql_col_text(st, 4, KD_STORE_ID_MAX, NULL);
+    e->raw = kd_sql_col_blob(st, 5, KD_STORE_BLOB_MAX, &e->raw_len);
+    e->att = kd_sql_col_blob(st, 6, KD_STORE_BLOB_MAX, &e->att_len);
     e->id = sqlite3_column_int64(st, 0);
     e->arrived_us = sqlite3_column_int64(st, 7);
     e->tried_us = sqlite3_column_int64(st, 8);
-    if (!kd_store_col_u64(st, 1, &kind) || kind >= KD_STORE_ESCROW_KIND_COUNT_)
+    if (!kd_sql_col_u64(st, 1, &kind) || kind >= KD_STORE_ESCROW_KIND_COUNT_)
         return false;
     e->kind = (enum kd_store_escrow_kind)kind;
     return e->prefix != NULL && e->said != NULL && e->raw != NULL && e->att != NULL &&
-           e->dep != NULL && kd_store_col_u64(st, 3, &e->sn);
+           e->dep != NULL && kd_sql_col_u64(st, 3, &e->sn);
 }
 
 enum kd_err kd_store_escrow_add(struct kd_store_txn *txn, const struct kd_store_escrow *e,
@@ -686,38 +684,37 @@ enum kd_err kd_store_escrow_add(struct kd_store_txn *txn, const struct kd_store_
 
     if (e == NULL || (unsigned)e->kind >= KD_STORE_ESCROW_KIND_COUNT_)
         return KD_EINVAL;
-    lp = kd_store_qb64_len(e->prefix, KD_STORE_ID_MAX);
-    ls = kd_store_qb64_len(e->said, KD_STORE_ID_MAX);
-    if (e->dep != NULL && e->dep[0] != '\0' &&
-        (ld = kd_store_qb64_len(e->dep, KD_STORE_ID_MAX)) == 0)
+    lp = kd_sql_qb64_len(e->prefix, KD_STORE_ID_MAX);
+    ls = kd_sql_qb64_len(e->said, KD_STORE_ID_MAX);
+    if (e->dep != NULL && e->dep[0] != '\0' && (ld = kd_sql_qb64_len(e->dep, KD_STORE_ID_MAX)) == 0)
         return KD_EINVAL;
     if (lp == 0 || ls == 0 || e->sn > INT64_MAX || e->raw == NULL || e->raw_len == 0 ||
         (e->att == NULL && e->att_len > 0))
         return KD_EINVAL;
     if (e->raw_len > KD_STORE_BLOB_MAX || e->att_len > KD_STORE_BLOB_MAX)
         return KD_ETOOLARGE;
-    if ((err = kd_store_wstmt(txn, KD_STMT_ESCROW_ADD, &st)) != KD_OK)
+    if ((err = kd_sql_wstmt(txn, KD_STMT_ESCROW_ADD, &st)) != KD_OK)
         return err;
     rd = &txn->s->writer;
     rc = sqlite3_bind_int(st, 1, (int)e->kind);
     if (rc == SQLITE_OK)
-        rc = kd_store_bind_text(st, 2, e->prefix, lp);
+        rc = kd_sql_bind_text(st, 2, e->prefix, lp);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int64(st, 3, (sqlite3_int64)e->sn);
     if (rc == SQLITE_OK)
-        rc = kd_store_bind_text(st, 4, e->said, ls);
+        rc = kd_sql_bind_text(st, 4, e->said, ls);
     if (rc == SQLITE_OK)
-        rc = kd_store_bind_blob(st, 5, e->raw, e->raw_len);
+        rc = kd_sql_bind_blob(st, 5, e->raw, e->raw_len);
     if (rc == SQLITE_OK)
-        rc = kd_store_bind_blob(st, 6, e->att, e->att_len);
+        rc = kd_sql_bind_blob(st, 6, e->att, e->att_len);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int64(st, 7, e->arrived_us);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int64(st, 8, e->tried_us);
     if (rc == SQLITE_OK)
-        rc = kd_store_bind_text(st, 9, ld > 0 ? e->dep : "", ld);
+        rc = kd_sql_bind_text(st, 9, ld > 0 ? e->dep : "", ld);
     if (rc != SQLITE_OK) {
-        err = kd_store_fail(rd, st, rc);
+        err = kd_sql_fail(rd, st, rc);
         goto out;
     }
     rc = sqlite3_step(st);
@@ -728,23 +725,23 @@ enum kd_err kd_store_escrow_add(struct kd_store_txn *txn, const struct kd_store_
             goto out;
     } else if (rc == SQLITE_DONE) {
         /* Already escrowed: find its id. */
-        kd_store_stmt_end(st);
-        if ((err = kd_store_stmt(rd, KD_STMT_ESCROW_FIND, &st)) != KD_OK)
+        kd_sql_end(st);
+        if ((err = kd_sql_stmt(rd, KD_STMT_ESCROW_FIND, &st)) != KD_OK)
             goto out;
         rc = sqlite3_bind_int(st, 1, (int)e->kind);
         if (rc == SQLITE_OK)
-            rc = kd_store_bind_text(st, 2, e->said, ls);
+            rc = kd_sql_bind_text(st, 2, e->said, ls);
         if (rc == SQLITE_OK)
-            rc = kd_store_bind_blob(st, 3, e->att, e->att_len);
+            rc = kd_sql_bind_blob(st, 3, e->att, e->att_len);
         if (rc == SQLITE_OK)
             rc = sqlite3_step(st);
         if (rc != SQLITE_ROW) {
-            err = kd_store_fail(rd, st, rc);
+            err = kd_sql_fail(rd, st, rc);
             goto out;
         }
         got = sqlite3_column_int64(st, 0);
     } else {
-        err = kd_store_fail(rd, st, rc);
+        err = kd_sql_fail(rd, st, rc);
         goto out;
     }
     if (added != NULL)
@@ -753,7 +750,7 @@ enum kd_err kd_store_escrow_add(struct kd_store_txn *txn, const struct kd_store_
         *id = got;
     err = KD_OK;
 out:
-    kd_store_stmt_end(st);
+    kd_sql_end(st);
     return err;
 }
 
@@ -804,22 +801,22 @@ enum kd_err kd_store_escrow_each(struct kd_store_rd *rd, enum kd_store_escrow_ki
 
     if ((unsigned)kind >= KD_STORE_ESCROW_KIND_COUNT_ || cb == NULL)
         return KD_EINVAL;
-    if ((err = kd_store_stmt(rd, KD_STMT_ESCROW_EACH, &st)) != KD_OK)
+    if ((err = kd_sql_stmt(rd, KD_STMT_ESCROW_EACH, &st)) != KD_OK)
         return err;
     if ((err = kd_store_bind_each(
              rd, st, KD_ARGS(KD_INT(kind), KD_I64(after_id), KD_LIMIT(limit)))) != KD_OK)
         goto out;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (!kd_store_row_escrow(st, &e)) {
-            err = kd_store_corrupt("kel_escrows");
+            err = kd_sql_corrupt("kel_escrows");
             goto out;
         }
         if ((err = cb(&e, arg)) != KD_OK)
             goto out;
     }
-    err = rc == SQLITE_DONE ? KD_OK : kd_store_fail(rd, st, rc);
+    err = rc == SQLITE_DONE ? KD_OK : kd_sql_fail(rd, st, rc);
 out:
-    kd_store_stmt_end(st);
+    kd_sql_end(st);
     return err;
 }
 
@@ -856,28 +853,28 @@ static enum kd_err kd_store_escrow_rows(struct kd_store_rd *rd, sqlite3_stmt *st
 
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (!kd_store_row_escrow(st, &e))
-            return kd_store_corrupt("kel_escrows");
+            return kd_sql_corrupt("kel_escrows");
         if ((err = cb(&e, arg)) != KD_OK)
             return err;
     }
-    return rc == SQLITE_DONE ? KD_OK : kd_store_fail(rd, st, rc);
+    return rc == SQLITE_DONE ? KD_OK : kd_sql_fail(rd, st, rc);
 }
 
 enum kd_err kd_store_escrow_each_said(struct kd_store_rd *rd, const char *said,
                                       kd_store_escrow_cb cb, void *arg)
 {
     sqlite3_stmt *st = NULL;
-    size_t ls = kd_store_qb64_len(said, KD_STORE_ID_MAX);
+    size_t ls = kd_sql_qb64_len(said, KD_STORE_ID_MAX);
     enum kd_err err;
     int rc;
 
     if (ls == 0 || cb == NULL)
         return KD_EINVAL;
-    if ((err = kd_store_stmt(rd, KD_STMT_ESCROW_EACH_SAID, &st)) != KD_OK)
+    if ((err = kd_sql_stmt(rd, KD_STMT_ESCROW_EACH_SAID, &st)) != KD_OK)
         return err;
-    rc = kd_store_bind_text(st, 1, said, ls);
-    err = rc == SQLITE_OK ? kd_store_escrow_rows(rd, st, cb, arg) : kd_store_fail(rd, st, rc);
-    kd_store_stmt_end(st);
+    rc = kd_sql_bind_text(st, 1, said, ls);
+    err = rc == SQLITE_OK ? kd_store_escrow_rows(rd, st, cb, arg) : kd_sql_fail(rd, st, rc);
+    kd_sql_end(st);
     return err;
 }
 
@@ -886,28 +883,28 @@ enum kd_err kd_store_escrow_each_dep(struct kd_store_rd *rd, enum kd_store_escro
                                      void *arg)
 {
     sqlite3_stmt *st = NULL;
-    size_t ld = kd_store_qb64_len(dep, KD_STORE_ID_MAX);
+    size_t ld = kd_sql_qb64_len(dep, KD_STORE_ID_MAX);
     enum kd_err err;
     int rc;
 
     if (ld == 0 || (unsigned)kind >= KD_STORE_ESCROW_KIND_COUNT_ || cb == NULL)
         return KD_EINVAL;
-    if ((err = kd_store_stmt(rd, KD_STMT_ESCROW_EACH_DEP, &st)) != KD_OK)
+    if ((err = kd_sql_stmt(rd, KD_STMT_ESCROW_EACH_DEP, &st)) != KD_OK)
         return err;
-    rc = kd_store_bind_text(st, 1, dep, ld);
+    rc = kd_sql_bind_text(st, 1, dep, ld);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int(st, 2, (int)kind);
     if (rc == SQLITE_OK)
         rc = kd_store_bind_limit(st, 3, limit);
-    err = rc == SQLITE_OK ? kd_store_escrow_rows(rd, st, cb, arg) : kd_store_fail(rd, st, rc);
-    kd_store_stmt_end(st);
+    err = rc == SQLITE_OK ? kd_store_escrow_rows(rd, st, cb, arg) : kd_sql_fail(rd, st, rc);
+    kd_sql_end(st);
     return err;
 }
 
 enum kd_err kd_store_escrow_count_prefix(struct kd_store_rd *rd, enum kd_store_escrow_kind kind,
                                          const char *prefix, uint64_t *n)
 {
-    size_t lp = kd_store_qb64_len(prefix, KD_STORE_ID_MAX);
+    size_t lp = kd_sql_qb64_len(prefix, KD_STORE_ID_MAX);
 
     if (lp == 0 || (unsigned)kind >= KD_STORE_ESCROW_KIND_COUNT_ || n == NULL)
         return KD_EINVAL;
@@ -920,8 +917,8 @@ enum kd_err kd_store_escrow_count_prefix(struct kd_store_rd *rd, enum kd_store_e
 enum kd_err kd_store_est_state_put(struct kd_store_txn *txn, const char *said, const char *prefix,
                                    uint64_t sn, uint64_t fn, const void *state, size_t n)
 {
-    size_t ls = kd_store_qb64_len(said, KD_STORE_ID_MAX);
-    size_t lp = kd_store_qb64_len(prefix, KD_STORE_ID_MAX);
+    size_t ls = kd_sql_qb64_len(said, KD_STORE_ID_MAX);
+    size_t lp = kd_sql_qb64_len(prefix, KD_STORE_ID_MAX);
 
     if (ls == 0 || lp == 0 || sn > INT64_MAX || fn > INT64_MAX || state == NULL || n == 0)
         return KD_EINVAL;
@@ -937,12 +934,12 @@ static enum kd_err kd_store_keep_blob(sqlite3_stmt *st, int i, struct kd_buf *ou
                                       const char *table)
 {
     size_t n;
-    const uint8_t *v = kd_store_col_blob(st, i, KD_STORE_BLOB_MAX, &n);
+    const uint8_t *v = kd_sql_col_blob(st, i, KD_STORE_BLOB_MAX, &n);
     enum kd_err err;
 
     kd_buf_reset(out);
     if (v == NULL)
-        return kd_store_corrupt(table);
+        return kd_sql_corrupt(table);
     if ((err = kd_buf_append(out, v, n)) != KD_OK)
         kd_buf_reset(out);
     return err;
@@ -953,7 +950,7 @@ enum kd_err kd_store_est_state_at(struct kd_store_rd *rd, const char *prefix, ui
                                   struct kd_buf *state)
 {
     sqlite3_stmt *st = NULL;
-    size_t lp = kd_store_qb64_len(prefix, KD_STORE_ID_MAX), ls = 0;
+    size_t lp = kd_sql_qb64_len(prefix, KD_STORE_ID_MAX), ls = 0;
     const char *said;
     uint64_t got;
     enum kd_err err;
@@ -962,13 +959,13 @@ enum kd_err kd_store_est_state_at(struct kd_store_rd *rd, const char *prefix, ui
         return KD_EINVAL;
     if (sn > INT64_MAX)
         sn = INT64_MAX;
-    if ((err = kd_store_stmt(rd, KD_STMT_EST_AT, &st)) != KD_OK)
+    if ((err = kd_sql_stmt(rd, KD_STMT_EST_AT, &st)) != KD_OK)
         return err;
     if ((err = kd_store_row1(rd, st, KD_ARGS(KD_TEXT(prefix, lp), KD_I64(sn)))) != KD_OK)
         goto out;
-    said = kd_store_col_text(st, 0, KD_STORE_ID_MAX, &ls);
-    if (said == NULL || !kd_store_col_u64(st, 1, &got)) {
-        err = kd_store_corrupt("kel_est_states");
+    said = kd_sql_col_text(st, 0, KD_STORE_ID_MAX, &ls);
+    if (said == NULL || !kd_sql_col_u64(st, 1, &got)) {
+        err = kd_sql_corrupt("kel_est_states");
         goto out;
     }
     if ((err = kd_store_keep_blob(st, 2, state, "kel_est_states")) != KD_OK)
@@ -977,7 +974,7 @@ enum kd_err kd_store_est_state_at(struct kd_store_rd *rd, const char *prefix, ui
     said_out[ls] = '\0';
     *est_sn = got;
 out:
-    kd_store_stmt_end(st);
+    kd_sql_end(st);
     return err;
 }
 
@@ -985,18 +982,18 @@ enum kd_err kd_store_est_state_get(struct kd_store_rd *rd, const char *said, uin
                                    struct kd_buf *state)
 {
     sqlite3_stmt *st = NULL;
-    size_t ls = kd_store_qb64_len(said, KD_STORE_ID_MAX);
+    size_t ls = kd_sql_qb64_len(said, KD_STORE_ID_MAX);
     uint64_t got;
     enum kd_err err;
 
     if (ls == 0 || state == NULL)
         return KD_EINVAL;
-    if ((err = kd_store_stmt(rd, KD_STMT_EST_GET, &st)) != KD_OK)
+    if ((err = kd_sql_stmt(rd, KD_STMT_EST_GET, &st)) != KD_OK)
         return err;
     if ((err = kd_store_row1(rd, st, KD_ARGS(KD_TEXT(said, ls)))) != KD_OK)
         goto out;
-    if (!kd_store_col_u64(st, 0, &got)) {
-        err = kd_store_corrupt("kel_est_states");
+    if (!kd_sql_col_u64(st, 0, &got)) {
+        err = kd_sql_corrupt("kel_est_states");
         goto out;
     }
     if ((err = kd_store_keep_blob(st, 1, state, "kel_est_states")) != KD_OK)
@@ -1004,7 +1001,7 @@ enum kd_err kd_store_est_state_get(struct kd_store_rd *rd, const char *said, uin
     if (sn != NULL)
         *sn = got;
 out:
-    kd_store_stmt_end(st);
+    kd_sql_end(st);
     return err;
 }
 
@@ -1013,8 +1010,8 @@ out:
 enum kd_err kd_store_anchor_put(struct kd_store_txn *txn, const char *said, uint64_t dsn,
                                 const char *dsaid)
 {
-    size_t ls = kd_store_qb64_len(said, KD_STORE_ID_MAX);
-    size_t ld = kd_store_qb64_len(dsaid, KD_STORE_ID_MAX);
+    size_t ls = kd_sql_qb64_len(said, KD_STORE_ID_MAX);
+    size_t ld = kd_sql_qb64_len(dsaid, KD_STORE_ID_MAX);
 
     if (ls == 0 || ld == 0 || dsn > INT64_MAX)
         return KD_EINVAL;
@@ -1026,20 +1023,20 @@ enum kd_err kd_store_anchor_get(struct kd_store_rd *rd, const char *said, uint64
                                 char dsaid_out[KD_STORE_ID_MAX + 1])
 {
     sqlite3_stmt *st = NULL;
-    size_t ls = kd_store_qb64_len(said, KD_STORE_ID_MAX), ld = 0;
+    size_t ls = kd_sql_qb64_len(said, KD_STORE_ID_MAX), ld = 0;
     const char *dsaid;
     uint64_t got;
     enum kd_err err;
 
     if (ls == 0 || dsn == NULL || dsaid_out == NULL)
         return KD_EINVAL;
-    if ((err = kd_store_stmt(rd, KD_STMT_ANCHOR_GET, &st)) != KD_OK)
+    if ((err = kd_sql_stmt(rd, KD_STMT_ANCHOR_GET, &st)) != KD_OK)
         return err;
     if ((err = kd_store_row1(rd, st, KD_ARGS(KD_TEXT(said, ls)))) != KD_OK)
         goto out;
-    dsaid = kd_store_col_text(st, 1, KD_STORE_ID_MAX, &ld);
-    if (dsaid == NULL || !kd_store_col_u64(st, 0, &got)) {
-        err = kd_store_corrupt("kel_anchors");
+    dsaid = kd_sql_col_text(st, 1, KD_STORE_ID_MAX, &ld);
+    if (dsaid == NULL || !kd_sql_col_u64(st, 0, &got)) {
+        err = kd_sql_corrupt("kel_anchors");
         goto out;
     }
     memcpy(dsaid_out, dsaid, ld);
@@ -1047,7 +1044,7 @@ enum kd_err kd_store_anchor_get(struct kd_store_rd *rd, const char *said, uint64
     *dsn = got;
     err = KD_OK;
 out:
-    kd_store_stmt_end(st);
+    kd_sql_end(st);
     return err;
 }
 
@@ -1056,10 +1053,10 @@ out:
 enum kd_err kd_store_seal_add(struct kd_store_txn *txn, const char *prefix, const char *i,
                               uint64_t sn, const char *d, const char *said, unsigned pos)
 {
-    size_t lp = kd_store_qb64_len(prefix, KD_STORE_ID_MAX);
-    size_t li = kd_store_qb64_len(i, KD_STORE_ID_MAX);
-    size_t ld = kd_store_qb64_len(d, KD_STORE_ID_MAX);
-    size_t ls = kd_store_qb64_len(said, KD_STORE_ID_MAX);
+    size_t lp = kd_sql_qb64_len(prefix, KD_STORE_ID_MAX);
+    size_t li = kd_sql_qb64_len(i, KD_STORE_ID_MAX);
+    size_t ld = kd_sql_qb64_len(d, KD_STORE_ID_MAX);
+    size_t ls = kd_sql_qb64_len(said, KD_STORE_ID_MAX);
 
     if (lp == 0 || li == 0 || ld == 0 || ls == 0 || sn > INT64_MAX || pos > INT32_MAX)
         return KD_EINVAL;
@@ -1072,9 +1069,9 @@ enum kd_err kd_store_seal_find(struct kd_store_rd *rd, const char *prefix, const
                                uint64_t sn, const char *d, kd_store_seal_cb cb, void *arg)
 {
     sqlite3_stmt *st = NULL;
-    size_t lp = kd_store_qb64_len(prefix, KD_STORE_ID_MAX);
-    size_t li = kd_store_qb64_len(i, KD_STORE_ID_MAX);
-    size_t ld = kd_store_qb64_len(d, KD_STORE_ID_MAX);
+    size_t lp = kd_sql_qb64_len(prefix, KD_STORE_ID_MAX);
+    size_t li = kd_sql_qb64_len(i, KD_STORE_ID_MAX);
+    size_t ld = kd_sql_qb64_len(d, KD_STORE_ID_MAX);
     const char *said;
     uint64_t pos;
     enum kd_err err;
@@ -1084,24 +1081,24 @@ enum kd_err kd_store_seal_find(struct kd_store_rd *rd, const char *prefix, const
         return KD_EINVAL;
     if (sn > INT64_MAX)
         return KD_OK; /* no indexed seal is that large */
-    if ((err = kd_store_stmt(rd, KD_STMT_SEAL_FIND, &st)) != KD_OK)
+    if ((err = kd_sql_stmt(rd, KD_STMT_SEAL_FIND, &st)) != KD_OK)
         return err;
     if ((err = kd_store_bind_each(
              rd, st, KD_ARGS(KD_TEXT(prefix, lp), KD_TEXT(i, li), KD_I64(sn), KD_TEXT(d, ld)))) !=
         KD_OK)
         goto out;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        said = kd_store_col_text(st, 0, KD_STORE_ID_MAX, NULL);
-        if (said == NULL || !kd_store_col_u64(st, 1, &pos) || pos > INT32_MAX) {
-            err = kd_store_corrupt("kel_seals");
+        said = kd_sql_col_text(st, 0, KD_STORE_ID_MAX, NULL);
+        if (said == NULL || !kd_sql_col_u64(st, 1, &pos) || pos > INT32_MAX) {
+            err = kd_sql_corrupt("kel_seals");
             goto out;
         }
         if ((err = cb(said, (unsigned)pos, arg)) != KD_OK)
             goto out;
     }
-    err = rc == SQLITE_DONE ? KD_OK : kd_store_fail(rd, st, rc);
+    err = rc == SQLITE_DONE ? KD_OK : kd_sql_fail(rd, st, rc);
 out:
-    kd_store_stmt_end(st);
+    kd_sql_end(st);
     return err;
 }
 
@@ -1115,9 +1112,9 @@ enum kd_err kd_store_dup_add(struct kd_store_txn *txn, const struct kd_store_dup
 
     if (d == NULL)
         return KD_EINVAL;
-    lp = kd_store_qb64_len(d->prefix, KD_STORE_ID_MAX);
-    ls = kd_store_qb64_len(d->said, KD_STORE_ID_MAX);
-    if (lp == 0 || ls == 0 || !kd_store_ilk_ok(d->ilk) || d->sn > INT64_MAX || d->raw == NULL ||
+    lp = kd_sql_qb64_len(d->prefix, KD_STORE_ID_MAX);
+    ls = kd_sql_qb64_len(d->said, KD_STORE_ID_MAX);
+    if (lp == 0 || ls == 0 || !kd_sql_ilk_ok(d->ilk) || d->sn > INT64_MAX || d->raw == NULL ||
         d->raw_len == 0 || (d->att == NULL && d->att_len > 0))
         return KD_EINVAL;
     if (d->raw_len > KD_STORE_BLOB_MAX || d->att_len > KD_STORE_BLOB_MAX)
@@ -1133,7 +1130,7 @@ enum kd_err kd_store_dup_add(struct kd_store_txn *txn, const struct kd_store_dup
 
 enum kd_err kd_store_dup_count(struct kd_store_rd *rd, const char *prefix, uint64_t *n)
 {
-    size_t lp = kd_store_qb64_len(prefix, KD_STORE_ID_MAX);
+    size_t lp = kd_sql_qb64_len(prefix, KD_STORE_ID_MAX);
 
     if (lp == 0 || n == NULL)
         return KD_EINVAL;
@@ -1145,34 +1142,34 @@ enum kd_err kd_store_dup_each(struct kd_store_rd *rd, const char *prefix, kd_sto
 {
     sqlite3_stmt *st = NULL;
     struct kd_store_dup d;
-    size_t lp = kd_store_qb64_len(prefix, KD_STORE_ID_MAX);
+    size_t lp = kd_sql_qb64_len(prefix, KD_STORE_ID_MAX);
     enum kd_err err;
     int rc;
 
     if (lp == 0 || cb == NULL)
         return KD_EINVAL;
-    if ((err = kd_store_stmt(rd, KD_STMT_DUP_EACH, &st)) != KD_OK)
+    if ((err = kd_sql_stmt(rd, KD_STMT_DUP_EACH, &st)) != KD_OK)
         return err;
     if ((err = kd_store_bind_each(rd, st, KD_ARGS(KD_TEXT(prefix, lp)))) != KD_OK)
         goto out;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        d.said = kd_store_col_text(st, 0, KD_STORE_ID_MAX, NULL);
-        d.prefix = kd_store_col_text(st, 1, KD_STORE_ID_MAX, NULL);
-        d.ilk = kd_store_col_text(st, 3, 3, NULL);
+        d.said = kd_sql_col_text(st, 0, KD_STORE_ID_MAX, NULL);
+        d.prefix = kd_sql_col_text(st, 1, KD_STORE_ID_MAX, NULL);
+        d.ilk = kd_sql_col_text(st, 3, 3, NULL);
         d.seen_us = sqlite3_column_int64(st, 4);
-        d.raw = kd_store_col_blob(st, 5, KD_STORE_BLOB_MAX, &d.raw_len);
-        d.att = kd_store_col_blob(st, 6, KD_STORE_BLOB_MAX, &d.att_len);
+        d.raw = kd_sql_col_blob(st, 5, KD_STORE_BLOB_MAX, &d.raw_len);
+        d.att = kd_sql_col_blob(st, 6, KD_STORE_BLOB_MAX, &d.att_len);
         if (d.said == NULL || d.prefix == NULL || d.ilk == NULL || d.raw == NULL || d.att == NULL ||
-            !kd_store_col_u64(st, 2, &d.sn)) {
-            err = kd_store_corrupt("kel_dups");
+            !kd_sql_col_u64(st, 2, &d.sn)) {
+            err = kd_sql_corrupt("kel_dups");
             goto out;
         }
         if ((err = cb(&d, arg)) != KD_OK)
             goto out;
     }
-    err = rc == SQLITE_DONE ? KD_OK : kd_store_fail(rd, st, rc);
+    err = rc == SQLITE_DONE ? KD_OK : kd_sql_fail(rd, st, rc);
 out:
-    kd_store_stmt_end(st);
+    kd_sql_end(st);
     return err;
 }
 
@@ -1181,7 +1178,7 @@ out:
 /* Length of a topic name of 1..KD_STORE_TOPIC_MAX printable ASCII bytes, else 0. */
 static size_t kd_store_topic_len(const char *t)
 {
-    size_t n = kd_store_len(t, KD_STORE_TOPIC_MAX);
+    size_t n = kd_sql_len(t, KD_STORE_TOPIC_MAX);
 
     for (size_t i = 0; i < n; i++) {
         if (t[i] < 0x21 || t[i] > 0x7e)
@@ -1194,7 +1191,7 @@ enum kd_err kd_store_mbx_append(struct kd_store_txn *txn, const char *prefix, co
                                 const void *message, size_t n, uint64_t *idx)
 {
     sqlite3_stmt *st = NULL;
-    size_t lp = kd_store_qb64_len(prefix, KD_STORE_ID_MAX);
+    size_t lp = kd_sql_qb64_len(prefix, KD_STORE_ID_MAX);
     size_t lt = kd_store_topic_len(topic);
     enum kd_err err;
     uint64_t got = 0;
@@ -1204,32 +1201,32 @@ enum kd_err kd_store_mbx_append(struct kd_store_txn *txn, const char *prefix, co
         return KD_EINVAL;
     if (n > KD_STORE_BLOB_MAX)
         return KD_ETOOLARGE;
-    if ((err = kd_store_wstmt(txn, KD_STMT_MBX_APPEND, &st)) != KD_OK)
+    if ((err = kd_sql_wstmt(txn, KD_STMT_MBX_APPEND, &st)) != KD_OK)
         return err;
-    rc = kd_store_bind_text(st, 1, prefix, lp);
+    rc = kd_sql_bind_text(st, 1, prefix, lp);
     if (rc == SQLITE_OK)
-        rc = kd_store_bind_text(st, 2, topic, lt);
+        rc = kd_sql_bind_text(st, 2, topic, lt);
     if (rc == SQLITE_OK)
-        rc = kd_store_bind_blob(st, 3, message, n);
+        rc = kd_sql_bind_blob(st, 3, message, n);
     if (rc != SQLITE_OK) {
-        err = kd_store_fail(&txn->s->writer, st, rc);
+        err = kd_sql_fail(&txn->s->writer, st, rc);
         goto out;
     }
     rc = sqlite3_step(st);
     if (rc != SQLITE_ROW) {
-        err = kd_store_fail(&txn->s->writer, st, rc);
+        err = kd_sql_fail(&txn->s->writer, st, rc);
         goto out;
     }
-    if (!kd_store_col_u64(st, 0, &got)) {
-        err = kd_store_corrupt("mailbox");
+    if (!kd_sql_col_u64(st, 0, &got)) {
+        err = kd_sql_corrupt("mailbox");
         goto out;
     }
     rc = sqlite3_step(st);
-    err = rc == SQLITE_DONE ? KD_OK : kd_store_fail(&txn->s->writer, st, rc);
+    err = rc == SQLITE_DONE ? KD_OK : kd_sql_fail(&txn->s->writer, st, rc);
     if (err == KD_OK && idx != NULL)
         *idx = got;
 out:
-    kd_store_stmt_end(st);
+    kd_sql_end(st);
     return err;
 }
 
@@ -1237,7 +1234,7 @@ enum kd_err kd_store_mbx_each(struct kd_store_rd *rd, const char *prefix, const 
                               uint64_t from_idx, unsigned limit, kd_store_mbx_cb cb, void *arg)
 {
     sqlite3_stmt *st = NULL;
-    size_t lp = kd_store_qb64_len(prefix, KD_STORE_ID_MAX);
+    size_t lp = kd_sql_qb64_len(prefix, KD_STORE_ID_MAX);
     size_t lt = kd_store_topic_len(topic);
     const uint8_t *msg;
     uint64_t idx;
@@ -1249,24 +1246,24 @@ enum kd_err kd_store_mbx_each(struct kd_store_rd *rd, const char *prefix, const 
         return KD_EINVAL;
     if (from_idx > INT64_MAX)
         return KD_OK; /* no index is that large */
-    if ((err = kd_store_stmt(rd, KD_STMT_MBX_EACH, &st)) != KD_OK)
+    if ((err = kd_sql_stmt(rd, KD_STMT_MBX_EACH, &st)) != KD_OK)
         return err;
     if ((err = kd_store_bind_each(rd, st,
                                   KD_ARGS(KD_TEXT(prefix, lp), KD_TEXT(topic, lt), KD_I64(from_idx),
                                           KD_LIMIT(limit)))) != KD_OK)
         goto out;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (!kd_store_col_u64(st, 0, &idx) ||
-            (msg = kd_store_col_blob(st, 1, KD_STORE_BLOB_MAX, &n)) == NULL || n == 0) {
-            err = kd_store_corrupt("mailbox");
+        if (!kd_sql_col_u64(st, 0, &idx) ||
+            (msg = kd_sql_col_blob(st, 1, KD_STORE_BLOB_MAX, &n)) == NULL || n == 0) {
+            err = kd_sql_corrupt("mailbox");
             goto out;
         }
         if ((err = cb(idx, msg, n, arg)) != KD_OK)
             goto out;
     }
-    err = rc == SQLITE_DONE ? KD_OK : kd_store_fail(rd, st, rc);
+    err = rc == SQLITE_DONE ? KD_OK : kd_sql_fail(rd, st, rc);
 out:
-    kd_store_stmt_end(st);
+    kd_sql_end(st);
     return err;
 }
 
@@ -1293,21 +1290,21 @@ static enum kd_err kd_store_reply_rows(struct kd_store_rd *rd, sqlite3_stmt *st,
     int rc;
 
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        raw = kd_store_col_blob(st, 0, KD_STORE_BLOB_MAX, &rn);
-        att = raw == NULL ? NULL : kd_store_col_blob(st, 1, KD_STORE_BLOB_MAX, &an);
+        raw = kd_sql_col_blob(st, 0, KD_STORE_BLOB_MAX, &rn);
+        att = raw == NULL ? NULL : kd_sql_col_blob(st, 1, KD_STORE_BLOB_MAX, &an);
         if (raw == NULL || rn == 0 || att == NULL)
-            return kd_store_corrupt(table);
+            return kd_sql_corrupt(table);
         if ((err = cb(raw, rn, att, an, arg)) != KD_OK)
             return err;
     }
-    return rc == SQLITE_DONE ? KD_OK : kd_store_fail(rd, st, rc);
+    return rc == SQLITE_DONE ? KD_OK : kd_sql_fail(rd, st, rc);
 }
 
 enum kd_err kd_store_loc_put(struct kd_store_txn *txn, const char *eid, const char *scheme,
                              int64_t dt_us, const void *raw, size_t raw_len, const void *att,
                              size_t att_len)
 {
-    size_t le = kd_store_qb64_len(eid, KD_STORE_ID_MAX);
+    size_t le = kd_sql_qb64_len(eid, KD_STORE_ID_MAX);
     size_t ls = kd_store_topic_len(scheme);
     enum kd_err err;
 
@@ -1324,27 +1321,27 @@ enum kd_err kd_store_loc_dt(struct kd_store_rd *rd, const char *eid, const char 
                             int64_t *dt_us)
 {
     sqlite3_stmt *st = NULL;
-    size_t le = kd_store_qb64_len(eid, KD_STORE_ID_MAX);
+    size_t le = kd_sql_qb64_len(eid, KD_STORE_ID_MAX);
     size_t ls = kd_store_topic_len(scheme);
     enum kd_err err;
     int rc;
 
     if (le == 0 || ls == 0 || dt_us == NULL)
         return KD_EINVAL;
-    if ((err = kd_store_stmt(rd, KD_STMT_LOC_DT, &st)) != KD_OK)
+    if ((err = kd_sql_stmt(rd, KD_STMT_LOC_DT, &st)) != KD_OK)
         return err;
-    rc = kd_store_bind_text(st, 1, eid, le);
+    rc = kd_sql_bind_text(st, 1, eid, le);
     if (rc == SQLITE_OK)
-        rc = kd_store_bind_text(st, 2, scheme, ls);
+        rc = kd_sql_bind_text(st, 2, scheme, ls);
     if (rc == SQLITE_OK)
         rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         *dt_us = sqlite3_column_int64(st, 0);
         err = KD_OK;
     } else {
-        err = rc == SQLITE_DONE ? KD_ENOTFOUND : kd_store_fail(rd, st, rc);
+        err = rc == SQLITE_DONE ? KD_ENOTFOUND : kd_sql_fail(rd, st, rc);
     }
-    kd_store_stmt_end(st);
+    kd_sql_end(st);
     return err;
 }
 
@@ -1352,18 +1349,18 @@ enum kd_err kd_store_loc_each(struct kd_store_rd *rd, const char *eid, kd_store_
                               void *arg)
 {
     sqlite3_stmt *st = NULL;
-    size_t le = kd_store_qb64_len(eid, KD_STORE_ID_MAX);
+    size_t le = kd_sql_qb64_len(eid, KD_STORE_ID_MAX);
     enum kd_err err;
     int rc;
 
     if (le == 0 || cb == NULL)
         return KD_EINVAL;
-    if ((err = kd_store_stmt(rd, KD_STMT_LOC_EACH, &st)) != KD_OK)
+    if ((err = kd_sql_stmt(rd, KD_STMT_LOC_EACH, &st)) != KD_OK)
         return err;
-    rc = kd_store_bind_text(st, 1, eid, le);
+    rc = kd_sql_bind_text(st, 1, eid, le);
     err = rc == SQLITE_OK ? kd_store_reply_rows(rd, st, "loc_replies", cb, arg)
-                          : kd_store_fail(rd, st, rc);
-    kd_store_stmt_end(st);
+                          : kd_sql_fail(rd, st, rc);
+    kd_sql_end(st);
     return err;
 }
 
@@ -1371,9 +1368,9 @@ enum kd_err kd_store_end_role_put(struct kd_store_txn *txn, const char *cid, con
                                   const char *eid, bool active, int64_t dt_us, const void *raw,
                                   size_t raw_len, const void *att, size_t att_len)
 {
-    size_t lc = kd_store_qb64_len(cid, KD_STORE_ID_MAX);
+    size_t lc = kd_sql_qb64_len(cid, KD_STORE_ID_MAX);
     size_t lr = kd_store_topic_len(role);
-    size_t le = kd_store_qb64_len(eid, KD_STORE_ID_MAX);
+    size_t le = kd_sql_qb64_len(eid, KD_STORE_ID_MAX);
     enum kd_err err;
 
     if (lc == 0 || lr == 0 || le == 0)
@@ -1390,21 +1387,21 @@ enum kd_err kd_store_end_role_dt(struct kd_store_rd *rd, const char *cid, const 
                                  const char *eid, int64_t *dt_us, bool *active)
 {
     sqlite3_stmt *st = NULL;
-    size_t lc = kd_store_qb64_len(cid, KD_STORE_ID_MAX);
+    size_t lc = kd_sql_qb64_len(cid, KD_STORE_ID_MAX);
     size_t lr = kd_store_topic_len(role);
-    size_t le = kd_store_qb64_len(eid, KD_STORE_ID_MAX);
+    size_t le = kd_sql_qb64_len(eid, KD_STORE_ID_MAX);
     enum kd_err err;
     int rc;
 
     if (lc == 0 || lr == 0 || le == 0 || dt_us == NULL)
         return KD_EINVAL;
-    if ((err = kd_store_stmt(rd, KD_STMT_END_DT, &st)) != KD_OK)
+    if ((err = kd_sql_stmt(rd, KD_STMT_END_DT, &st)) != KD_OK)
         return err;
-    rc = kd_store_bind_text(st, 1, cid, lc);
+    rc = kd_sql_bind_text(st, 1, cid, lc);
     if (rc == SQLITE_OK)
-        rc = kd_store_bind_text(st, 2, role, lr);
+        rc = kd_sql_bind_text(st, 2, role, lr);
     if (rc == SQLITE_OK)
-        rc = kd_store_bind_text(st, 3, eid, le);
+        rc = kd_sql_bind_text(st, 3, eid, le);
     if (rc == SQLITE_OK)
         rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
@@ -1413,9 +1410,9 @@ enum kd_err kd_store_end_role_dt(struct kd_store_rd *rd, const char *cid, const 
             *active = sqlite3_column_int(st, 1) != 0;
         err = KD_OK;
     } else {
-        err = rc == SQLITE_DONE ? KD_ENOTFOUND : kd_store_fail(rd, st, rc);
+        err = rc == SQLITE_DONE ? KD_ENOTFOUND : kd_sql_fail(rd, st, rc);
     }
-    kd_store_stmt_end(st);
+    kd_sql_end(st);
     return err;
 }
 
@@ -1423,21 +1420,21 @@ enum kd_err kd_store_end_role_each(struct kd_store_rd *rd, const char *cid, cons
                                    kd_store_reply_cb cb, void *arg)
 {
     sqlite3_stmt *st = NULL;
-    size_t lc = kd_store_qb64_len(cid, KD_STORE_ID_MAX);
+    size_t lc = kd_sql_qb64_len(cid, KD_STORE_ID_MAX);
     size_t lr = kd_store_topic_len(role);
     enum kd_err err;
     int rc;
 
     if (lc == 0 || lr == 0 || cb == NULL)
         return KD_EINVAL;
-    if ((err = kd_store_stmt(rd, KD_STMT_END_EACH, &st)) != KD_OK)
+    if ((err = kd_sql_stmt(rd, KD_STMT_END_EACH, &st)) != KD_OK)
         return err;
-    rc = kd_store_bind_text(st, 1, cid, lc);
+    rc = kd_sql_bind_text(st, 1, cid, lc);
     if (rc == SQLITE_OK)
-        rc = kd_store_bind_text(st, 2, role, lr);
+        rc = kd_sql_bind_text(st, 2, role, lr);
     err = rc == SQLITE_OK ? kd_store_reply_rows(rd, st, "end_roles", cb, arg)
-                          : kd_store_fail(rd, st, rc);
-    kd_store_stmt_end(st);
+                          : kd_sql_fail(rd, st, rc);
+    kd_sql_end(st);
     return err;
 }
 
@@ -1447,8 +1444,8 @@ enum kd_err kd_store_ksn_put(struct kd_store_txn *txn, const char *aid, const ch
                              uint64_t sn, int64_t dt_us, const void *raw, size_t raw_len,
                              const void *att, size_t att_len)
 {
-    const size_t la = kd_store_qb64_len(aid, KD_STORE_ID_MAX);
-    const size_t ls = kd_store_qb64_len(signer, KD_STORE_ID_MAX);
+    const size_t la = kd_sql_qb64_len(aid, KD_STORE_ID_MAX);
+    const size_t ls = kd_sql_qb64_len(signer, KD_STORE_ID_MAX);
     enum kd_err err;
 
     if (la == 0 || ls == 0 || sn > (uint64_t)INT64_MAX)
@@ -1456,15 +1453,15 @@ enum kd_err kd_store_ksn_put(struct kd_store_txn *txn, const char *aid, const ch
     if ((err = kd_store_reply_check(raw, raw_len, att, att_len)) != KD_OK)
         return err;
     return kd_store_write1(txn, KD_STMT_KSN_PUT, NULL,
-                           KD_ARGS(KD_TEXT(aid, la), KD_TEXT(signer, ls), KD_I64(sn),
-                                   KD_I64(dt_us), KD_BLOB(raw, raw_len), KD_BLOB(att, att_len)));
+                           KD_ARGS(KD_TEXT(aid, la), KD_TEXT(signer, ls), KD_I64(sn), KD_I64(dt_us),
+                                   KD_BLOB(raw, raw_len), KD_BLOB(att, att_len)));
 }
 
 enum kd_err kd_store_ksn_dt(struct kd_store_rd *rd, const char *aid, const char *signer,
                             int64_t *dt_us)
 {
-    const size_t la = kd_store_qb64_len(aid, KD_STORE_ID_MAX);
-    const size_t ls = kd_store_qb64_len(signer, KD_STORE_ID_MAX);
+    const size_t la = kd_sql_qb64_len(aid, KD_STORE_ID_MAX);
+    const size_t ls = kd_sql_qb64_len(signer, KD_STORE_ID_MAX);
     sqlite3_stmt *st = NULL;
     enum kd_err err;
 
@@ -1473,24 +1470,24 @@ enum kd_err kd_store_ksn_dt(struct kd_store_rd *rd, const char *aid, const char 
     err = kd_store_lookup(rd, KD_STMT_KSN_DT, &st, KD_ARGS(KD_TEXT(aid, la), KD_TEXT(signer, ls)));
     if (err == KD_OK)
         *dt_us = sqlite3_column_int64(st, 0);
-    kd_store_stmt_end(st);
+    kd_sql_end(st);
     return err;
 }
 
 enum kd_err kd_store_ksn_each(struct kd_store_rd *rd, const char *aid, kd_store_reply_cb cb,
                               void *arg)
 {
-    const size_t la = kd_store_qb64_len(aid, KD_STORE_ID_MAX);
+    const size_t la = kd_sql_qb64_len(aid, KD_STORE_ID_MAX);
     sqlite3_stmt *st = NULL;
     enum kd_err err;
 
     if (la == 0 || cb == NULL)
         return KD_EINVAL;
-    if ((err = kd_store_stmt(rd, KD_STMT_KSN_EACH, &st)) != KD_OK)
+    if ((err = kd_sql_stmt(rd, KD_STMT_KSN_EACH, &st)) != KD_OK)
         return err;
     err = kd_store_bind_each(rd, st, KD_ARGS(KD_TEXT(aid, la)));
     if (err == KD_OK)
         err = kd_store_reply_rows(rd, st, "ksn_replies", cb, arg);
-    kd_store_stmt_end(st);
+    kd_sql_end(st);
     return err;
 }

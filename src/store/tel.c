@@ -7,130 +7,23 @@
 
 #include "kerid/log.h"
 
-/* Length of s if it is 1..max bytes of the qb64 alphabet, else 0. */
-static size_t kd_tel_qb64_len(const char *s, size_t max)
-{
-    size_t n;
-
-    if (s == NULL)
-        return 0;
-    n = strnlen(s, max + 1);
-    if (n > max)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        const char c = s[i];
-
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_'))
-            return 0;
-    }
-    return n;
-}
-
-static bool kd_tel_ilk_ok(const char *s)
-{
-    if (s == NULL || strnlen(s, 4) != 3)
-        return false;
-    for (unsigned i = 0; i < 3; i++) {
-        if (s[i] < 'a' || s[i] > 'z')
-            return false;
-    }
-    return true;
-}
-
-/* The error for a failed step or bind; logs what is not an expected outcome. */
-static enum kd_err kd_tel_fail(const struct kd_store_rd *rd, sqlite3_stmt *st, int rc)
-{
-    enum kd_err err = kd_store_sqlite_err(rc);
-
-    if (err == KD_OK)
-        err = KD_ESTORE;
-    if (err == KD_ESTORE || err == KD_ENOMEM)
-        kd_log_error("store", "\"%.60s\": %s", sqlite3_sql(st), sqlite3_errmsg(rd->db));
-    return err;
-}
-
-static enum kd_err kd_tel_corrupt(const char *table)
-{
-    kd_log_error("store", "%s: a row has an unexpected type or size", table);
-    return KD_ESTORE;
-}
-
-/* Takes rd's statement id unless rd may not be used here or it is running. */
-static enum kd_err kd_tel_stmt(struct kd_store_rd *rd, enum kd_store_stmt_id id, sqlite3_stmt **out)
-{
-    *out = NULL;
-    if (rd == NULL || !kd_store_rd_usable(rd) || rd->stmt[id] == NULL ||
-        sqlite3_stmt_busy(rd->stmt[id]))
-        return KD_EINVAL;
-    *out = rd->stmt[id];
-    return KD_OK;
-}
-
 /* The writer's statement id, inside an active write callback; *rd the writer. */
 static enum kd_err kd_tel_wstmt(struct kd_store_txn *txn, enum kd_store_stmt_id id,
                                 sqlite3_stmt **out, struct kd_store_rd **rd)
 {
-    *out = NULL;
-    if (txn == NULL || !kd_store_txn_usable(txn))
-        return KD_EINVAL;
-    *rd = &txn->s->writer;
-    return kd_tel_stmt(*rd, id, out);
+    enum kd_err err = kd_sql_wstmt(txn, id, out);
+
+    if (err == KD_OK)
+        *rd = &txn->s->writer;
+    return err;
 }
 
-static void kd_tel_end(sqlite3_stmt *st)
-{
-    if (st != NULL) {
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
-    }
-}
-
-static int kd_tel_text(sqlite3_stmt *st, int i, const char *s, size_t n)
-{
-    return sqlite3_bind_text(st, i, s, (int)n, SQLITE_STATIC);
-}
-
-static const char *kd_tel_col_text(sqlite3_stmt *st, int i, size_t max)
-{
-    const unsigned char *p;
-    int n;
-
-    if (sqlite3_column_type(st, i) != SQLITE_TEXT)
-        return NULL;
-    p = sqlite3_column_text(st, i);
-    n = sqlite3_column_bytes(st, i);
-    if (p == NULL || n <= 0 || (size_t)n > max)
-        return NULL;
-    return (const char *)p;
-}
-
+/* A blob column that must not be empty (TEL bodies never are). */
 static const uint8_t *kd_tel_col_blob(sqlite3_stmt *st, int i, size_t *len)
 {
-    const void *p;
-    int n;
+    const uint8_t *p = kd_sql_col_blob(st, i, KD_STORE_BLOB_MAX, len);
 
-    if (sqlite3_column_type(st, i) != SQLITE_BLOB)
-        return NULL;
-    p = sqlite3_column_blob(st, i);
-    n = sqlite3_column_bytes(st, i);
-    if (p == NULL || n <= 0 || (size_t)n > KD_STORE_BLOB_MAX)
-        return NULL;
-    *len = (size_t)n;
-    return p;
-}
-
-static bool kd_tel_col_u64(sqlite3_stmt *st, int i, uint64_t *out)
-{
-    sqlite3_int64 v;
-
-    if (sqlite3_column_type(st, i) != SQLITE_INTEGER)
-        return false;
-    v = sqlite3_column_int64(st, i);
-    if (v < 0)
-        return false;
-    *out = (uint64_t)v;
-    return true;
+    return p != NULL && *len > 0 ? p : NULL;
 }
 
 /* ---- events ---- */
@@ -141,14 +34,14 @@ static enum kd_err kd_tel_event_check(const struct kd_store_tel_event *ev, size_
 {
     if (ev == NULL)
         return KD_EINVAL;
-    len[0] = kd_tel_qb64_len(ev->id, KD_STORE_ID_MAX);
-    len[1] = kd_tel_qb64_len(ev->said, KD_STORE_ID_MAX);
+    len[0] = kd_sql_qb64_len(ev->id, KD_STORE_ID_MAX);
+    len[1] = kd_sql_qb64_len(ev->said, KD_STORE_ID_MAX);
     len[2] = 3;
-    len[3] = kd_tel_qb64_len(ev->reg, KD_STORE_ID_MAX);
-    len[4] = kd_tel_qb64_len(ev->issuer, KD_STORE_ID_MAX);
-    len[5] = kd_tel_qb64_len(ev->seal_d, KD_STORE_ID_MAX);
+    len[3] = kd_sql_qb64_len(ev->reg, KD_STORE_ID_MAX);
+    len[4] = kd_sql_qb64_len(ev->issuer, KD_STORE_ID_MAX);
+    len[5] = kd_sql_qb64_len(ev->seal_d, KD_STORE_ID_MAX);
     if (len[0] == 0 || len[1] == 0 || len[3] == 0 || len[4] == 0 || len[5] == 0 ||
-        !kd_tel_ilk_ok(ev->ilk) || ev->sn > INT64_MAX || ev->seal_sn > INT64_MAX ||
+        !kd_sql_ilk_ok(ev->ilk) || ev->sn > INT64_MAX || ev->seal_sn > INT64_MAX ||
         ev->raw == NULL || ev->raw_len == 0)
         return KD_EINVAL;
     if (ev->raw_len > KD_STORE_BLOB_MAX)
@@ -168,46 +61,46 @@ enum kd_err kd_store_tel_add(struct kd_store_txn *txn, const struct kd_store_tel
         return err;
     if ((err = kd_tel_wstmt(txn, KD_STMT_TEL_ADD, &st, &rd)) != KD_OK)
         return err;
-    rc = kd_tel_text(st, 1, ev->said, len[1]);
+    rc = kd_sql_bind_text(st, 1, ev->said, len[1]);
     if (rc == SQLITE_OK)
-        rc = kd_tel_text(st, 2, ev->id, len[0]);
+        rc = kd_sql_bind_text(st, 2, ev->id, len[0]);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int64(st, 3, (sqlite3_int64)ev->sn);
     if (rc == SQLITE_OK)
-        rc = kd_tel_text(st, 4, ev->ilk, 3);
+        rc = kd_sql_bind_text(st, 4, ev->ilk, 3);
     if (rc == SQLITE_OK)
-        rc = kd_tel_text(st, 5, ev->reg, len[3]);
+        rc = kd_sql_bind_text(st, 5, ev->reg, len[3]);
     if (rc == SQLITE_OK)
-        rc = kd_tel_text(st, 6, ev->issuer, len[4]);
+        rc = kd_sql_bind_text(st, 6, ev->issuer, len[4]);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int64(st, 7, (sqlite3_int64)ev->seal_sn);
     if (rc == SQLITE_OK)
-        rc = kd_tel_text(st, 8, ev->seal_d, len[5]);
+        rc = kd_sql_bind_text(st, 8, ev->seal_d, len[5]);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int64(st, 9, ev->first_seen_us);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_blob(st, 10, ev->raw, (int)ev->raw_len, SQLITE_STATIC);
     if (rc == SQLITE_OK)
         rc = sqlite3_step(st);
-    err = rc == SQLITE_DONE ? KD_OK : kd_tel_fail(rd, st, rc);
-    kd_tel_end(st);
+    err = rc == SQLITE_DONE ? KD_OK : kd_sql_fail(rd, st, rc);
+    kd_sql_end(st);
     return err;
 }
 
 /* Columns: id, sn, said, ilk, reg, issuer, seal_sn, seal_d, first_seen_us, raw. */
 static bool kd_tel_row_event(sqlite3_stmt *st, struct kd_store_tel_event *ev)
 {
-    ev->id = kd_tel_col_text(st, 0, KD_STORE_ID_MAX);
-    ev->said = kd_tel_col_text(st, 2, KD_STORE_ID_MAX);
-    ev->ilk = kd_tel_col_text(st, 3, 3);
-    ev->reg = kd_tel_col_text(st, 4, KD_STORE_ID_MAX);
-    ev->issuer = kd_tel_col_text(st, 5, KD_STORE_ID_MAX);
-    ev->seal_d = kd_tel_col_text(st, 7, KD_STORE_ID_MAX);
+    ev->id = kd_sql_col_text(st, 0, KD_STORE_ID_MAX, NULL);
+    ev->said = kd_sql_col_text(st, 2, KD_STORE_ID_MAX, NULL);
+    ev->ilk = kd_sql_col_text(st, 3, 3, NULL);
+    ev->reg = kd_sql_col_text(st, 4, KD_STORE_ID_MAX, NULL);
+    ev->issuer = kd_sql_col_text(st, 5, KD_STORE_ID_MAX, NULL);
+    ev->seal_d = kd_sql_col_text(st, 7, KD_STORE_ID_MAX, NULL);
     ev->first_seen_us = sqlite3_column_int64(st, 8);
     ev->raw = kd_tel_col_blob(st, 9, &ev->raw_len);
     return ev->id != NULL && ev->said != NULL && ev->ilk != NULL && ev->reg != NULL &&
            ev->issuer != NULL && ev->seal_d != NULL && ev->raw != NULL &&
-           kd_tel_col_u64(st, 1, &ev->sn) && kd_tel_col_u64(st, 6, &ev->seal_sn) &&
+           kd_sql_col_u64(st, 1, &ev->sn) && kd_sql_col_u64(st, 6, &ev->seal_sn) &&
            sqlite3_column_type(st, 8) == SQLITE_INTEGER;
 }
 
@@ -249,15 +142,15 @@ static enum kd_err kd_tel_one(struct kd_store_rd *rd, enum kd_store_stmt_id sid,
                               struct kd_buf *storage)
 {
     sqlite3_stmt *st = NULL;
-    const size_t li = kd_tel_qb64_len(id, KD_STORE_ID_MAX);
+    const size_t li = kd_sql_qb64_len(id, KD_STORE_ID_MAX);
     enum kd_err err;
     int rc;
 
     if (li == 0 || out == NULL || storage == NULL || sn > INT64_MAX)
         return KD_EINVAL;
-    if ((err = kd_tel_stmt(rd, sid, &st)) != KD_OK)
+    if ((err = kd_sql_stmt(rd, sid, &st)) != KD_OK)
         return err;
-    rc = kd_tel_text(st, 1, id, li);
+    rc = kd_sql_bind_text(st, 1, id, li);
     if (rc == SQLITE_OK && with_sn)
         rc = sqlite3_bind_int64(st, 2, (sqlite3_int64)sn);
     if (rc == SQLITE_OK)
@@ -265,10 +158,10 @@ static enum kd_err kd_tel_one(struct kd_store_rd *rd, enum kd_store_stmt_id sid,
     if (rc == SQLITE_DONE)
         err = KD_ENOTFOUND;
     else if (rc != SQLITE_ROW)
-        err = kd_tel_fail(rd, st, rc);
+        err = kd_sql_fail(rd, st, rc);
     else
-        err = kd_tel_row_event(st, out) ? kd_tel_keep(out, storage) : kd_tel_corrupt("tel_events");
-    kd_tel_end(st);
+        err = kd_tel_row_event(st, out) ? kd_tel_keep(out, storage) : kd_sql_corrupt("tel_events");
+    kd_sql_end(st);
     return err;
 }
 
@@ -288,29 +181,29 @@ enum kd_err kd_store_tel_each(struct kd_store_rd *rd, const char *id, kd_store_t
 {
     sqlite3_stmt *st = NULL;
     struct kd_store_tel_event ev;
-    const size_t li = kd_tel_qb64_len(id, KD_STORE_ID_MAX);
+    const size_t li = kd_sql_qb64_len(id, KD_STORE_ID_MAX);
     enum kd_err err;
     int rc;
 
     if (li == 0 || cb == NULL)
         return KD_EINVAL;
-    if ((err = kd_tel_stmt(rd, KD_STMT_TEL_EACH, &st)) != KD_OK)
+    if ((err = kd_sql_stmt(rd, KD_STMT_TEL_EACH, &st)) != KD_OK)
         return err;
-    if ((rc = kd_tel_text(st, 1, id, li)) != SQLITE_OK) {
-        err = kd_tel_fail(rd, st, rc);
+    if ((rc = kd_sql_bind_text(st, 1, id, li)) != SQLITE_OK) {
+        err = kd_sql_fail(rd, st, rc);
         goto out;
     }
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (!kd_tel_row_event(st, &ev)) {
-            err = kd_tel_corrupt("tel_events");
+            err = kd_sql_corrupt("tel_events");
             goto out;
         }
         if ((err = cb(&ev, arg)) != KD_OK)
             goto out;
     }
-    err = rc == SQLITE_DONE ? KD_OK : kd_tel_fail(rd, st, rc);
+    err = rc == SQLITE_DONE ? KD_OK : kd_sql_fail(rd, st, rc);
 out:
-    kd_tel_end(st);
+    kd_sql_end(st);
     return err;
 }
 
@@ -327,10 +220,10 @@ enum kd_err kd_store_tel_escrow_add(struct kd_store_txn *txn, const struct kd_st
 
     if (e == NULL || (unsigned)e->kind >= KD_STORE_TEL_ESCROW_KIND_COUNT_)
         return KD_EINVAL;
-    li = kd_tel_qb64_len(e->id, KD_STORE_ID_MAX);
-    ls = kd_tel_qb64_len(e->said, KD_STORE_ID_MAX);
-    ld = kd_tel_qb64_len(e->dep, KD_STORE_ID_MAX);
-    lsd = kd_tel_qb64_len(e->seal_d, KD_STORE_ID_MAX);
+    li = kd_sql_qb64_len(e->id, KD_STORE_ID_MAX);
+    ls = kd_sql_qb64_len(e->said, KD_STORE_ID_MAX);
+    ld = kd_sql_qb64_len(e->dep, KD_STORE_ID_MAX);
+    lsd = kd_sql_qb64_len(e->seal_d, KD_STORE_ID_MAX);
     if (li == 0 || ls == 0 || ld == 0 || lsd == 0 || e->sn > INT64_MAX || e->seal_sn > INT64_MAX ||
         e->raw == NULL || e->raw_len == 0)
         return KD_EINVAL;
@@ -340,17 +233,17 @@ enum kd_err kd_store_tel_escrow_add(struct kd_store_txn *txn, const struct kd_st
         return err;
     rc = sqlite3_bind_int(st, 1, (int)e->kind);
     if (rc == SQLITE_OK)
-        rc = kd_tel_text(st, 2, e->id, li);
+        rc = kd_sql_bind_text(st, 2, e->id, li);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int64(st, 3, (sqlite3_int64)e->sn);
     if (rc == SQLITE_OK)
-        rc = kd_tel_text(st, 4, e->said, ls);
+        rc = kd_sql_bind_text(st, 4, e->said, ls);
     if (rc == SQLITE_OK)
-        rc = kd_tel_text(st, 5, e->dep, ld);
+        rc = kd_sql_bind_text(st, 5, e->dep, ld);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int64(st, 6, (sqlite3_int64)e->seal_sn);
     if (rc == SQLITE_OK)
-        rc = kd_tel_text(st, 7, e->seal_d, lsd);
+        rc = kd_sql_bind_text(st, 7, e->seal_d, lsd);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_blob(st, 8, e->raw, (int)e->raw_len, SQLITE_STATIC);
     if (rc == SQLITE_OK)
@@ -358,13 +251,13 @@ enum kd_err kd_store_tel_escrow_add(struct kd_store_txn *txn, const struct kd_st
     if (rc == SQLITE_OK)
         rc = sqlite3_step(st);
     if (rc != SQLITE_DONE) {
-        err = kd_tel_fail(rd, st, rc);
+        err = kd_sql_fail(rd, st, rc);
         goto out;
     }
     if (added != NULL)
         *added = sqlite3_changes(rd->db) == 1;
 out:
-    kd_tel_end(st);
+    kd_sql_end(st);
     return err;
 }
 
@@ -384,10 +277,10 @@ static enum kd_err kd_tel_delete(struct kd_store_txn *txn, enum kd_store_stmt_id
         rc = sqlite3_bind_int64(st, 2, b);
     if (rc == SQLITE_OK)
         rc = sqlite3_step(st);
-    err = rc == SQLITE_DONE ? KD_OK : kd_tel_fail(rd, st, rc);
+    err = rc == SQLITE_DONE ? KD_OK : kd_sql_fail(rd, st, rc);
     if (err == KD_OK)
         *changes = (uint64_t)sqlite3_changes(rd->db);
-    kd_tel_end(st);
+    kd_sql_end(st);
     return err;
 }
 
@@ -419,17 +312,17 @@ static bool kd_tel_row_escrow(sqlite3_stmt *st, struct kd_store_tel_escrow *e)
     uint64_t kind = 0;
 
     e->row = sqlite3_column_int64(st, 0);
-    e->id = kd_tel_col_text(st, 2, KD_STORE_ID_MAX);
-    e->said = kd_tel_col_text(st, 4, KD_STORE_ID_MAX);
-    e->dep = kd_tel_col_text(st, 5, KD_STORE_ID_MAX);
-    e->seal_d = kd_tel_col_text(st, 7, KD_STORE_ID_MAX);
+    e->id = kd_sql_col_text(st, 2, KD_STORE_ID_MAX, NULL);
+    e->said = kd_sql_col_text(st, 4, KD_STORE_ID_MAX, NULL);
+    e->dep = kd_sql_col_text(st, 5, KD_STORE_ID_MAX, NULL);
+    e->seal_d = kd_sql_col_text(st, 7, KD_STORE_ID_MAX, NULL);
     e->raw = kd_tel_col_blob(st, 8, &e->raw_len);
     e->arrived_us = sqlite3_column_int64(st, 9);
-    if (!kd_tel_col_u64(st, 1, &kind) || kind >= KD_STORE_TEL_ESCROW_KIND_COUNT_)
+    if (!kd_sql_col_u64(st, 1, &kind) || kind >= KD_STORE_TEL_ESCROW_KIND_COUNT_)
         return false;
     e->kind = (enum kd_store_tel_escrow_kind)kind;
     return e->id != NULL && e->said != NULL && e->dep != NULL && e->seal_d != NULL &&
-           e->raw != NULL && kd_tel_col_u64(st, 3, &e->sn) && kd_tel_col_u64(st, 6, &e->seal_sn) &&
+           e->raw != NULL && kd_sql_col_u64(st, 3, &e->sn) && kd_sql_col_u64(st, 6, &e->seal_sn) &&
            sqlite3_column_type(st, 9) == SQLITE_INTEGER;
 }
 
@@ -444,20 +337,20 @@ static enum kd_err kd_tel_escrow_rows(struct kd_store_rd *rd, sqlite3_stmt *st, 
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int64(st, 2, limit == 0 ? -1 : (sqlite3_int64)limit);
     if (rc != SQLITE_OK) {
-        err = kd_tel_fail(rd, st, rc);
+        err = kd_sql_fail(rd, st, rc);
         goto out;
     }
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (!kd_tel_row_escrow(st, &e)) {
-            err = kd_tel_corrupt("tel_escrows");
+            err = kd_sql_corrupt("tel_escrows");
             goto out;
         }
         if ((err = cb(&e, arg)) != KD_OK)
             goto out;
     }
-    err = rc == SQLITE_DONE ? KD_OK : kd_tel_fail(rd, st, rc);
+    err = rc == SQLITE_DONE ? KD_OK : kd_sql_fail(rd, st, rc);
 out:
-    kd_tel_end(st);
+    kd_sql_end(st);
     return err;
 }
 
@@ -469,7 +362,7 @@ enum kd_err kd_store_tel_escrow_each(struct kd_store_rd *rd, int64_t after_row, 
 
     if (cb == NULL)
         return KD_EINVAL;
-    if ((err = kd_tel_stmt(rd, KD_STMT_TEL_ESC_EACH, &st)) != KD_OK)
+    if ((err = kd_sql_stmt(rd, KD_STMT_TEL_ESC_EACH, &st)) != KD_OK)
         return err;
     return kd_tel_escrow_rows(rd, st, sqlite3_bind_int64(st, 1, after_row), limit, cb, arg);
 }
@@ -478,36 +371,36 @@ enum kd_err kd_store_tel_escrow_each_dep(struct kd_store_rd *rd, const char *dep
                                          kd_store_tel_escrow_cb cb, void *arg)
 {
     sqlite3_stmt *st = NULL;
-    const size_t ld = kd_tel_qb64_len(dep, KD_STORE_ID_MAX);
+    const size_t ld = kd_sql_qb64_len(dep, KD_STORE_ID_MAX);
     enum kd_err err;
 
     if (cb == NULL || ld == 0)
         return KD_EINVAL;
-    if ((err = kd_tel_stmt(rd, KD_STMT_TEL_ESC_EACH_DEP, &st)) != KD_OK)
+    if ((err = kd_sql_stmt(rd, KD_STMT_TEL_ESC_EACH_DEP, &st)) != KD_OK)
         return err;
-    return kd_tel_escrow_rows(rd, st, kd_tel_text(st, 1, dep, ld), limit, cb, arg);
+    return kd_tel_escrow_rows(rd, st, kd_sql_bind_text(st, 1, dep, ld), limit, cb, arg);
 }
 
 enum kd_err kd_store_tel_escrow_count(struct kd_store_rd *rd, const char *dep, uint64_t *n)
 {
     sqlite3_stmt *st = NULL;
-    const size_t ld = dep != NULL ? kd_tel_qb64_len(dep, KD_STORE_ID_MAX) : 0;
+    const size_t ld = dep != NULL ? kd_sql_qb64_len(dep, KD_STORE_ID_MAX) : 0;
     enum kd_err err;
     int rc = SQLITE_OK;
 
     if (n == NULL || (dep != NULL && ld == 0))
         return KD_EINVAL;
-    err = kd_tel_stmt(rd, dep != NULL ? KD_STMT_TEL_ESC_COUNT_DEP : KD_STMT_TEL_ESC_COUNT, &st);
+    err = kd_sql_stmt(rd, dep != NULL ? KD_STMT_TEL_ESC_COUNT_DEP : KD_STMT_TEL_ESC_COUNT, &st);
     if (err != KD_OK)
         return err;
     if (dep != NULL)
-        rc = kd_tel_text(st, 1, dep, ld);
+        rc = kd_sql_bind_text(st, 1, dep, ld);
     if (rc == SQLITE_OK)
         rc = sqlite3_step(st);
     if (rc != SQLITE_ROW)
-        err = kd_tel_fail(rd, st, rc);
-    else if (!kd_tel_col_u64(st, 0, n))
-        err = kd_tel_corrupt("tel_escrows");
-    kd_tel_end(st);
+        err = kd_sql_fail(rd, st, rc);
+    else if (!kd_sql_col_u64(st, 0, n))
+        err = kd_sql_corrupt("tel_escrows");
+    kd_sql_end(st);
     return err;
 }
