@@ -181,6 +181,11 @@ const char *kd_http_req_path(const struct kd_http_req *r, size_t *len);
 /* The query string after '?', without the '?'; NULL (len 0) when the target
  * has no '?'. Not NUL-terminated, not decoded. */
 const char *kd_http_req_query(const struct kd_http_req *r, size_t *len);
+/* The value of query parameter name (its first occurrence), percent- and
+ * '+'-decoded into out (cap bytes, NUL-terminated): 1 found, 0 absent, -1
+ * present but empty, longer than cap - 1, malformed ("%" without two hex
+ * digits) or holding a NUL. */
+int kd_http_req_query_param(const struct kd_http_req *r, const char *name, char *out, size_t cap);
 /* The i-th (from 0) placeholder of the matched pattern, percent-decoded
  * ("%XX" with two hex digits; anything else kept as is) and NUL-terminated
  * (it may contain a decoded NUL: use len). NULL if i is out of range. */

@@ -268,3 +268,50 @@ size_t kd_http_pct_decode(char *dst, const char *src, size_t n)
     }
     return o;
 }
+
+int kd_http_req_query_param(const struct kd_http_req *r, const char *name, char *out, size_t cap)
+{
+    size_t qlen = 0, i = 0;
+    const size_t nlen = strlen(name);
+    const char *q = kd_http_req_query(r, &qlen);
+
+    while (q != NULL && i < qlen) {
+        size_t end = i, eq;
+
+        while (end < qlen && q[end] != '&')
+            end++;
+        eq = i;
+        while (eq < end && q[eq] != '=')
+            eq++;
+        if (eq - i == nlen && memcmp(q + i, name, nlen) == 0) {
+            size_t o = 0;
+
+            for (size_t k = eq + 1; k < end; k++) {
+                int c = (unsigned char)q[k];
+
+                if (c == '%') {
+                    int hi, lo;
+
+                    if (k + 2 >= end)
+                        return -1;
+                    hi = kd_http_hex(q[k + 1]);
+                    lo = kd_http_hex(q[k + 2]);
+                    if (hi < 0 || lo < 0)
+                        return -1;
+                    c = hi * 16 + lo;
+                    k += 2;
+                } else if (c == '+') {
+                    c = ' ';
+                }
+                if (c == 0 || o + 1 >= cap)
+                    return -1;
+                out[o++] = (char)c;
+            }
+            if (cap > 0)
+                out[o] = '\0';
+            return o > 0 ? 1 : -1;
+        }
+        i = end + 1;
+    }
+    return 0;
+}

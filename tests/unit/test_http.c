@@ -118,6 +118,24 @@ static void h_echo(struct kd_http_req *req, void *ctx)
     kd_buf_free(&b);
 }
 
+/* "<rc>:<value>" for query parameters a, b and long (into 8 bytes), ";"-separated. */
+static void h_qp(struct kd_http_req *req, void *ctx)
+{
+    static const char *const names[] = {"a", "b", "long"};
+    struct kd_buf b;
+
+    (void)ctx;
+    kd_buf_init(&b, 0);
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        char v[8] = "?";
+        const int rc = kd_http_req_query_param(req, names[i], v, sizeof(v));
+
+        kd_buf_printf(&b, "%s%d:%s", i > 0 ? ";" : "", rc, rc == 1 ? v : "");
+    }
+    kd_http_respond(req, 200, "text/plain", b.data, b.len);
+    kd_buf_free(&b);
+}
+
 static void delayed_closed(uv_handle_t *h)
 {
     free(h->data);
@@ -418,6 +436,7 @@ static const struct kd_route test_routes[] = {
     {KD_HTTP_GET, "/hello", h_hello, "hello"},
     {KD_HTTP_DELETE, "/hello", h_hello, "hello"},
     {KD_HTTP_POST, "/echo/{a}/{b}", h_echo, "echo"},
+    {KD_HTTP_GET, "/qp", h_qp, "qp"},
     {KD_HTTP_GET, "/slow/{ms}", h_slow, "slow"},
     {KD_HTTP_GET, "/slowerr/{ms}", h_slow, "slowerr"},
     {KD_HTTP_GET, "/big/{kb}", h_big, "big"},
@@ -1634,6 +1653,27 @@ static void test_params_and_headers(void **state)
     cli_req(c, "POST /echo/a/b? HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n", &r);
     assert_string_equal(r.body, "a|b||"); /* empty query is not "no query" */
     resp_free(&r);
+    /* query parameters: first occurrence, percent and '+' decoding, bounds */
+    {
+        static const char *const cases[][2] = {
+            {"/qp", "0:;0:;0:"},
+            {"/qp?a=1&b=x%2By+z&a=2", "1:1;1:x+y z;0:"},
+            {"/qp?aa=1&a&b=", "-1:;-1:;0:"},
+            {"/qp?a=%zz&b=%4&long=1234567", "-1:;-1:;1:1234567"},
+            {"/qp?a=%00&long=12345678", "-1:;0:;-1:"},
+            {"/qp?=1&a=%41", "1:A;0:;0:"},
+        };
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+            char line[128];
+
+            snprintf(line, sizeof(line), "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", cases[i][0]);
+            cli_req(c, line, &r);
+            assert_int_equal(r.status, 200);
+            assert_string_equal(r.body, cases[i][1]);
+            resp_free(&r);
+        }
+    }
     cli_req(c, "GET /hdr HTTP/1.1\r\nHost: t\r\nx-test:   spaced value \t \r\n\r\n", &r);
     assert_int_equal(r.status, 200);
     assert_string_equal(r.body, "spaced value");

@@ -92,21 +92,6 @@ static enum kd_err kd_wit_fwd_badsig(struct kd_wit_fwd *j)
     return kd_wit_fwd_fail(j, "{\"KeriError\":\"SignatureVerificationError\"}");
 }
 
-/* Whether s (n bytes) is a plausible qb64 identifier. */
-static bool kd_wit_fwd_qb64(const char *s, size_t n)
-{
-    if (n == 0 || n > KD_KEL_ID_MAX)
-        return false;
-    for (size_t k = 0; k < n; k++) {
-        const char ch = s[k];
-
-        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-              ch == '-' || ch == '_'))
-            return false;
-    }
-    return true;
-}
-
 /* Whether group g lies inside group outer's text. */
 static bool kd_wit_fwd_inside(const struct kd_cesr_group *g, const struct kd_cesr_group *outer)
 {
@@ -252,7 +237,7 @@ static enum kd_err kd_wit_fwd_msg(void *ctx, const struct kd_cesr_msg *msg)
                                      diag.why != NULL ? diag.why : "malformed message");
     if (ev->ilk != KD_ILK_EXN || !kd_span_eq(ev, ev->r, "/fwd"))
         return kd_wit_fwd_parse_fail(j, "DeserializeError", "not a /fwd exchange message");
-    if (!ev->exn.has_pre || !kd_wit_fwd_qb64(kd_span_ptr(ev, ev->exn.pre), ev->exn.pre.len))
+    if (!ev->exn.has_pre || !kd_wit_qb64_id(kd_span_ptr(ev, ev->exn.pre), ev->exn.pre.len))
         return kd_wit_fwd_parse_fail(j, "DeserializeError", "missing or invalid field `pre`");
     if (ev->exn.has_topic && kd_span_eq(ev, ev->exn.topic, KD_WIT_TOPIC_MULTISIG))
         topic = KD_WIT_TOPIC_MULTISIG;
@@ -445,7 +430,7 @@ enum kd_err kd_wit_fwd_keripy(struct kd_wit_reply *c, const struct kd_cesr_msg *
         return kd_wit_fwdk_fail(c, "malformed exchange message");
     if (ev->ilk != KD_ILK_EXN || ev->exn.form != KD_EXN_KERIPY || !kd_span_eq(ev, ev->r, "/fwd"))
         return kd_wit_fwdk_fail(c, "not a keripy /fwd exchange message");
-    if (!ev->exn.has_pre || !kd_wit_fwd_qb64(kd_span_ptr(ev, ev->exn.pre), ev->exn.pre.len))
+    if (!ev->exn.has_pre || !kd_wit_qb64_id(kd_span_ptr(ev, ev->exn.pre), ev->exn.pre.len))
         return kd_wit_fwdk_fail(c, "missing or invalid q.pre");
     if (!ev->exn.has_topic)
         return kd_wit_fwdk_fail(c, "missing q.topic");
@@ -455,7 +440,7 @@ enum kd_err kd_wit_fwd_keripy(struct kd_wit_reply *c, const struct kd_cesr_msg *
         tp++;
         tlen--;
     }
-    if (tlen == 0 || tlen > KD_STORE_TOPIC_MAX || !kd_wit_fwd_qb64(tp, tlen))
+    if (tlen == 0 || tlen > KD_STORE_TOPIC_MAX || !kd_wit_qb64_id(tp, tlen))
         return kd_wit_fwdk_fail(c, "invalid q.topic");
     memcpy(topic, tp, tlen);
     topic[tlen] = '\0';

@@ -42,23 +42,6 @@
 /* Delegators climbed when a replay appends the delegation chain. */
 #define KD_KP_DELEGATION_DEPTH 8
 
-/* Whether s is a plausible qb64 identifier (alphabet and length). */
-static bool kd_kp_qb64(const char *s)
-{
-    const size_t n = strlen(s);
-
-    if (n == 0 || n > KD_KEL_ID_MAX)
-        return false;
-    for (size_t k = 0; k < n; k++) {
-        const char ch = s[k];
-
-        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-              ch == '-' || ch == '_'))
-            return false;
-    }
-    return true;
-}
-
 /* ------------------------------------------------------------------------ */
 /* JSON checks                                                               */
 /* ------------------------------------------------------------------------ */
@@ -763,7 +746,7 @@ static bool kd_kp_query_shape(const struct kd_event *ev)
         return false;
     memcpy(id, kd_span_ptr(ev, q->i), q->i.len);
     id[q->i.len] = '\0';
-    if (!kd_kp_qb64(id))
+    if (!kd_wit_qb64_id(id, strlen(id)))
         return false;
     if ((q->has & KD_Q_A) && q->a.kind == KD_SEAL_EVENT && q->a.sn_ok)
         return q->a.i.len > 0 && q->a.i.len <= KD_KEL_ID_MAX && q->a.d.len > 0 &&
@@ -1241,68 +1224,6 @@ void kd_wit_keripy_put(struct kd_http_req *req, void *ctx)
 /* GET /receipts, GET /query                                                 */
 /* ------------------------------------------------------------------------ */
 
-static int kd_kp_unhex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/*
- * The value of query parameter name (the first occurrence), percent- and
- * '+'-decoded into out (cap bytes, NUL-terminated). 1 found, 0 absent, -1
- * present but too long, empty, malformed or holding a NUL.
- */
-static int kd_kp_param(const struct kd_http_req *req, const char *name, char *out, size_t cap)
-{
-    size_t qlen = 0, nlen = strlen(name);
-    const char *q = kd_http_req_query(req, &qlen);
-    size_t i = 0;
-
-    while (q != NULL && i < qlen) {
-        size_t end = i, eq;
-
-        while (end < qlen && q[end] != '&')
-            end++;
-        eq = i;
-        while (eq < end && q[eq] != '=')
-            eq++;
-        if (eq - i == nlen && memcmp(q + i, name, nlen) == 0) {
-            size_t o = 0;
-
-            for (size_t k = eq + 1; k < end; k++) {
-                int c = (unsigned char)q[k];
-
-                if (c == '%') {
-                    int hi, lo;
-
-                    if (k + 2 >= end)
-                        return -1;
-                    hi = kd_kp_unhex(q[k + 1]);
-                    lo = kd_kp_unhex(q[k + 2]);
-                    if (hi < 0 || lo < 0)
-                        return -1;
-                    c = hi * 16 + lo;
-                    k += 2;
-                } else if (c == '+') {
-                    c = ' ';
-                }
-                if (c == 0 || o + 1 >= cap)
-                    return -1;
-                out[o++] = (char)c;
-            }
-            out[o] = '\0';
-            return o > 0 ? 1 : -1;
-        }
-        i = end + 1;
-    }
-    return 0;
-}
-
 /* A decimal sn parameter: digits only, at most INT64_MAX. */
 static bool kd_kp_decimal(const char *s, uint64_t *out)
 {
@@ -1338,15 +1259,15 @@ void kd_wit_keripy_receipts_get(struct kd_http_req *req, void *ctx)
     kd_buf_init(&storage, 0);
     kd_buf_init(&out, KD_WIT_ANSWER_MAX);
     kd_buf_init(&wigs, KD_WIT_ANSWER_MAX);
-    hp = kd_kp_param(req, "pre", pre, sizeof(pre));
-    hs = kd_kp_param(req, "sn", snp, sizeof(snp));
-    hd = kd_kp_param(req, "said", said, sizeof(said));
-    if (hp != 1 || !kd_kp_qb64(pre)) {
+    hp = kd_http_req_query_param(req, "pre", pre, sizeof(pre));
+    hs = kd_http_req_query_param(req, "sn", snp, sizeof(snp));
+    hd = kd_http_req_query_param(req, "said", said, sizeof(said));
+    if (hp != 1 || !kd_wit_qb64_id(pre, strlen(pre))) {
         kd_wit_keripy_error(req, 400, "Bad request", "a valid pre is required");
         goto out;
     }
     if (hs < 0 || hd < 0 || (hs == 0 && hd == 0) || (hs == 1 && !kd_kp_decimal(snp, &sn)) ||
-        (hd == 1 && !kd_kp_qb64(said))) {
+        (hd == 1 && !kd_wit_qb64_id(said, strlen(said)))) {
         kd_wit_keripy_error(req, 400, "Bad request",
                             "either sn (a decimal number) or said is required");
         goto out;
@@ -1409,24 +1330,26 @@ void kd_wit_keripy_query_get(struct kd_http_req *req, void *ctx)
     enum kd_err e;
 
     kd_buf_init(&out, KD_WIT_ANSWER_MAX);
-    ht = kd_kp_param(req, "typ", typ, sizeof(typ));
+    ht = kd_http_req_query_param(req, "typ", typ, sizeof(typ));
     if (ht == 1 && strcmp(typ, "kel") == 0) {
-        if (kd_kp_param(req, "pre", pre, sizeof(pre)) != 1 || !kd_kp_qb64(pre)) {
+        if (kd_http_req_query_param(req, "pre", pre, sizeof(pre)) != 1 ||
+            !kd_wit_qb64_id(pre, strlen(pre))) {
             kd_wit_keripy_error(req, 400, "Bad request", "a valid pre is required");
             goto out;
         }
-        hs = kd_kp_param(req, "sn", snp, sizeof(snp));
+        hs = kd_http_req_query_param(req, "sn", snp, sizeof(snp));
         if (hs < 0 || (hs == 1 && !kd_kp_decimal(snp, &fn))) {
             kd_wit_keripy_error(req, 400, "Bad request", "sn must be a decimal number");
             goto out;
         }
         e = kd_wit_clone_kel(rd, pre, fn, &out);
     } else if (ht == 1 && strcmp(typ, "tel") == 0) {
-        const int hr = kd_kp_param(req, "reg", reg, sizeof(reg));
-        const int hv = kd_kp_param(req, "vcid", vc, sizeof(vc));
+        const int hr = kd_http_req_query_param(req, "reg", reg, sizeof(reg));
+        const int hv = kd_http_req_query_param(req, "vcid", vc, sizeof(vc));
 
-        if (hr < 0 || hv < 0 || (hr == 0 && hv == 0) || (hr == 1 && !kd_kp_qb64(reg)) ||
-            (hv == 1 && !kd_kp_qb64(vc))) {
+        if (hr < 0 || hv < 0 || (hr == 0 && hv == 0) ||
+            (hr == 1 && !kd_wit_qb64_id(reg, strlen(reg))) ||
+            (hv == 1 && !kd_wit_qb64_id(vc, strlen(vc)))) {
             kd_wit_keripy_error(req, 400, "Bad request", "a valid reg or vcid is required");
             goto out;
         }

@@ -28,6 +28,8 @@ static enum kd_err kd_witness_init(struct kd_role_instance *ri)
     ri->state = w;
     if ((e = kd_wit_mbx_init(ri)) != KD_OK)
         return e;
+    if ((e = kd_wit_extoobi_init(ri)) != KD_OK)
+        return e;
     n = snprintf(w->health, sizeof(w->health),
                  "{\"status\":\"ok\",\"role\":\"witness\",\"eid\":\"%s\"}", ri->signer.prefix);
     w->health_len = (size_t)n;
@@ -43,11 +45,13 @@ static enum kd_err kd_witness_init(struct kd_role_instance *ri)
 static void kd_witness_stop(struct kd_role_instance *ri)
 {
     kd_wit_mbx_stop(ri);
+    kd_wit_extoobi_stop(ri);
 }
 
 static void kd_witness_destroy(struct kd_role_instance *ri)
 {
     kd_wit_mbx_free(ri);
+    kd_wit_extoobi_free(ri);
     free(ri->state);
     ri->state = NULL;
 }
@@ -234,6 +238,20 @@ void kd_wit_respond_not_utf8(struct kd_http_req *req)
     kd_http_respond(req, 400, "text/plain; charset=utf-8", msg, sizeof(msg) - 1);
 }
 
+bool kd_wit_qb64_id(const char *s, size_t n)
+{
+    if (n == 0 || n > KD_KEL_ID_MAX)
+        return false;
+    for (size_t k = 0; k < n; k++) {
+        const char ch = s[k];
+
+        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+              ch == '-' || ch == '_'))
+            return false;
+    }
+    return true;
+}
+
 enum kd_err kd_wit_append_cab(struct kd_buf *out, const char *prefix, const char *sig)
 {
     enum kd_err e = kd_buf_append_str(out, "-CAB");
@@ -263,6 +281,14 @@ static const struct kd_route kd_witness_routes[] = {
     {KD_HTTP_GET, "/query", kd_wit_keripy_query_get, "keripy_query"},
     {KD_HTTP_GET, "/oobi", kd_wit_keripy_oobi, "oobi_blind"},
     {KD_HTTP_GET, "/oobi/{aid}/{role}", kd_wit_keripy_oobi, "oobi_aid_role"},
+    /* keripy's OOBI resolution and demo routes (extoobi.c) */
+    {KD_HTTP_POST, "/ext/oobi", kd_wit_ext_oobi, "ext_oobi"},
+    {KD_HTTP_POST, "/end/{aid}/{role}", kd_wit_demo_end_post, "demo_end"},
+    {KD_HTTP_GET, "/end/{aid}/{role}", kd_wit_demo_end_get, "demo_end"},
+    {KD_HTTP_PUT, "/end/{aid}/{role}", kd_wit_demo_end_get, "demo_end"},
+    {KD_HTTP_GET, "/loc", kd_wit_demo_loc, "demo_loc"},
+    {KD_HTTP_PUT, "/loc", kd_wit_demo_loc, "demo_loc"},
+    {KD_HTTP_GET, "/admin", kd_wit_demo_admin, "demo_admin"},
     {0, NULL, NULL, NULL},
 };
 

@@ -33,9 +33,10 @@ struct kd_witness {
     int64_t loc_dt_us;
     struct kd_wit_sse *sse; /* open mailbox streams (sse.c) */
     /* tel.c: the TEL escrow sweep (loop thread) */
-    bool tel_sweep_busy;      /* a sweep write is queued or running */
-    bool tel_sweep_more;      /* the last one left rows for the next */
-    int64_t tel_sweep_cursor; /* escrow row id it stopped after */
+    bool tel_sweep_busy;            /* a sweep write is queued or running */
+    bool tel_sweep_more;            /* the last one left rows for the next */
+    int64_t tel_sweep_cursor;       /* escrow row id it stopped after */
+    struct kd_wit_extoobi *extoobi; /* extoobi.c: the OOBI resolver */
 };
 
 /* ---- witness.c ---- */
@@ -62,6 +63,10 @@ bool kd_wit_write_body(struct kd_http_req *req, const unsigned char **body, size
  * the keriox error body the write recorded (failed: 500 + err), or 200 empty. */
 void kd_wit_answer_write(struct kd_http_req *req, const char *route, enum kd_err result,
                          bool failed, const char *err, size_t err_len);
+/* Whether the n bytes at s are a plausible qb64 identifier: 1..KD_KEL_ID_MAX
+ * characters of the base64url alphabet (what may name a mailbox, a topic or
+ * a query parameter's identifier before it is looked up). */
+bool kd_wit_qb64_id(const char *s, size_t n);
 /* Appends the -C## couples group "-CAB" + prefix + sig to out. */
 enum kd_err kd_wit_append_cab(struct kd_buf *out, const char *prefix, const char *sig);
 
@@ -117,8 +122,8 @@ void kd_wit_oobi_eid(struct kd_http_req *req, void *ctx);
 void kd_wit_oobi_role(struct kd_http_req *req, void *ctx);
 
 /* ---- keripy.c, keripy_oobi.c: the keripy surface (keripy-surface.md §2-4, §6) ---- */
-void kd_wit_keripy_post(struct kd_http_req *req, void *ctx);    /* POST / */
-void kd_wit_keripy_put(struct kd_http_req *req, void *ctx);     /* PUT / */
+void kd_wit_keripy_post(struct kd_http_req *req, void *ctx); /* POST / */
+void kd_wit_keripy_put(struct kd_http_req *req, void *ctx);  /* PUT / */
 
 /* ---- sse.c: the keripy mailbox read as server-sent events (§5) ---- */
 
@@ -151,7 +156,6 @@ enum kd_err kd_wit_tel_replay(struct kd_store_rd *rd, const char *reg, const cha
 #define KD_WIT_TEL_SWEEP_INTERVAL_MS 1000u
 /* The role's sweep tasks: the TEL escrow sweep. */
 extern const struct kd_sweep_task kd_wit_tel_sweeps[];
-
 
 /* ---- register.c: the reply processing shared by POST /register and the keripy POST / ---- */
 
@@ -232,5 +236,24 @@ void kd_wit_keripy_oobi(struct kd_http_req *req, void *ctx);
  * /oobi/{cid}/{role}/{eid}) gets the keripy answer: no Accept header, or
  * one naming application/json+cesr. */
 bool kd_wit_oobi_wants_keripy(const struct kd_http_req *req);
+
+/* ---- extoobi.c: POST /ext/oobi and keripy's demo routes (keripy-surface §2) ---- */
+
+/* OOBI URLs waiting for resolution at most; more are refused with 503. */
+#define KD_WIT_EXTOOBI_QUEUE 64u
+/* OOBI URLs resolved at the same time. */
+#define KD_WIT_EXTOOBI_PARALLEL 4u
+/* Role init (after ri->state is set): the resolver. KD_ENOMEM. */
+enum kd_err kd_wit_extoobi_init(struct kd_role_instance *ri);
+/* Role stop: cancels requests in flight, drops the queue, refuses new URLs. */
+void kd_wit_extoobi_stop(struct kd_role_instance *ri);
+/* Role destroy: releases the resolver (a store write still outstanding
+ * releases it when done). */
+void kd_wit_extoobi_free(struct kd_role_instance *ri);
+void kd_wit_ext_oobi(struct kd_http_req *req, void *ctx);      /* POST /ext/oobi */
+void kd_wit_demo_end_post(struct kd_http_req *req, void *ctx); /* POST /end/{aid}/{role} */
+void kd_wit_demo_end_get(struct kd_http_req *req, void *ctx);  /* GET, PUT /end/{aid}/{role} */
+void kd_wit_demo_loc(struct kd_http_req *req, void *ctx);      /* GET, PUT /loc */
+void kd_wit_demo_admin(struct kd_http_req *req, void *ctx);    /* GET /admin */
 
 #endif
