@@ -27,9 +27,9 @@ struct kd_node {
     struct kd_sweeper sweeper;
     struct kd_kel *kel; /* the KEL engine; used only inside store writes (writer thread) */
     struct kd_sweep_task escrow_task;
-    bool escrow_in_flight;             /* a sweep write is queued or running */
-    bool escrow_more;                  /* set by the sweep write, read after its commit */
-    struct kd_kel_sweep_result escrow_last; /* likewise */
+    bool escrow_in_flight;                   /* a sweep write is queued or running */
+    bool escrow_more;                        /* set by the sweep write, read after its commit */
+    struct kd_kel_sweep_result escrow_last;  /* likewise */
     struct kd_kel_sweep_result escrow_total; /* loop thread: sums for /metrics */
     uint64_t escrow_runs, escrow_failures;
     struct kd_kel_stats kel_stats_w; /* writer thread: engine counters after each sweep write */
@@ -50,9 +50,9 @@ struct kd_node_role {
 };
 
 /* Builds the node for cfg (which must outlive it): creates db_path, opens the
- * store (in the first role's db_path), loads or creates each role's identity, binds each role's listener and
- * prints the keriox start-up lines on out. On failure writes one line to err
- * and returns an error; the node is then already torn down. */
+ * store (in the first role's db_path), loads or creates each role's identity, binds each role's
+ * listener and prints the keriox start-up lines on out. On failure writes one line to err and
+ * returns an error; the node is then already torn down. */
 enum kd_err kd_node_start(struct kd_node *node, uv_loop_t *loop, const struct kd_config *cfg,
                           const struct kd_node_role *roles, unsigned n_roles, FILE *out, char *err,
                           size_t errlen);

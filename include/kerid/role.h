@@ -25,20 +25,20 @@ struct kd_role_instance {
     const struct kd_role *role;
     struct kd_node *node;
     const struct kd_role_config *cfg;
-    struct kd_signer signer;         /* the role's identity (seed from config or store) */
-    struct kd_http_server *http;     /* its listener on cfg->http_port */
-    struct kd_route *routes;         /* role routes followed by the node's common routes */
-    char oobi_json[512];             /* {"eid":"B…","scheme":"http","url":"<public_url>"} */
+    struct kd_signer signer;     /* the role's identity (seed from config or store) */
+    struct kd_http_server *http; /* its listener on cfg->http_port */
+    struct kd_route *routes;     /* role routes followed by the node's common routes */
+    char oobi_json[512];         /* {"eid":"B…","scheme":"http","url":"<public_url>"} */
     size_t oobi_json_len;
-    void *state;                     /* the role's private state, owned by the role */
+    void *state; /* the role's private state, owned by the role */
 };
 
 struct kd_role {
-    const char *name;           /* "witness": --role value, config section, metrics label */
-    const char *title;          /* "Witness": start-up lines */
-    const char *config_label;   /* keriox's "Using config file" wording for this role */
-    bool blank_after_config;    /* keriox's witness prints an empty line after it */
-    bool witnesses_events;      /* its prefix is an own prefix of the KEL engine (§4.6) */
+    const char *name;         /* "witness": --role value, config section, metrics label */
+    const char *title;        /* "Witness": start-up lines */
+    const char *config_label; /* keriox's "Using config file" wording for this role */
+    bool blank_after_config;  /* keriox's witness prints an empty line after it */
+    bool witnesses_events;    /* its prefix is an own prefix of the KEL engine (§4.6) */
     /* Sets up ri->state; the identity, store and sweeper are ready. */
     enum kd_err (*init)(struct kd_role_instance *ri);
     const struct kd_route *routes; /* ctx of every handler is the kd_role_instance */

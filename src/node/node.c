@@ -23,7 +23,8 @@ static void kd_node_errf(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-/* mkdir -p: creates path and its missing parents (keriox needs db_path to exist; kerid makes it). */
+/* mkdir -p: creates path and its missing parents (keriox needs db_path to exist; kerid makes it).
+ */
 static int kd_mkdirs(const char *path)
 {
     char tmp[4096];
@@ -387,8 +388,8 @@ static enum kd_err kd_node_kel(struct kd_node *node, char *err, size_t errlen)
     return KD_OK;
 }
 
-static enum kd_err kd_node_start_role(struct kd_node *node, struct kd_role_instance *ri,
-                                      char *err, size_t errlen)
+static enum kd_err kd_node_start_role(struct kd_node *node, struct kd_role_instance *ri, char *err,
+                                      size_t errlen)
 {
     const struct kd_role_config *rc = ri->cfg;
     struct kd_http_limits lim;
@@ -441,7 +442,8 @@ static enum kd_err kd_node_start_role(struct kd_node *node, struct kd_role_insta
     return KD_OK;
 }
 
-/* Closes what kd_node_start opened, after a failure, and runs the loop until the handles are gone. */
+/* Closes what kd_node_start opened, after a failure, and runs the loop until the handles are gone.
+ */
 static void kd_node_abort(struct kd_node *node)
 {
     node->shutting_down = true;
@@ -502,8 +504,7 @@ enum kd_err kd_node_start(struct kd_node *node, uv_loop_t *loop, const struct kd
     snprintf(path, sizeof(path), "%s/%s", store_cfg->db_path, KD_STORE_FILE);
     e = kd_store_open(&node->store, path, NULL, kd_node_store_wake, node);
     if (e != KD_OK) {
-        kd_node_errf(err, errlen, "db_path: cannot open the store %s: %s", path,
-                     kd_err_message(e));
+        kd_node_errf(err, errlen, "db_path: cannot open the store %s: %s", path, kd_err_message(e));
         goto fail;
     }
     for (unsigned i = 0; i < node->n_roles; i++) {

@@ -8,8 +8,8 @@
  * original bytes and attachments, all inside one store write. The answer is
  * sent from the done callback, after COMMIT. A cut really revokes the role
  * (keriox-surface §7 row 8). A key-state notice (/ksn/<signer>, signed by
- * that signer) is kept likewise, the newest per (identifier, signer). The check of one reply, kd_wit_reply_process,
- * serves the keripy POST / too (keripy.c).
+ * that signer) is kept likewise, the newest per (identifier, signer). The check of one reply,
+ * kd_wit_reply_process, serves the keripy POST / too (keripy.c).
  */
 #include "witness_int.h"
 
