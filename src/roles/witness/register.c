@@ -40,34 +40,14 @@ struct kd_wit_reg {
 /* Records a fixed JSON error answer; stops the split. */
 static enum kd_err kd_wit_reg_fail(struct kd_wit_reply *j, const char *body)
 {
-    const size_t n = strlen(body);
-
-    j->failed = true;
-    j->err_len = n < sizeof(j->err) ? n : sizeof(j->err) - 1;
-    memcpy(j->err, body, j->err_len);
-    j->err[j->err_len] = '\0';
-    return KD_EINVAL;
+    return kd_wit_err_record(j->err, sizeof(j->err), &j->err_len, &j->failed, body);
 }
 
 /* {"<outer>":{"<inner>":"<text>"}} with text JSON-escaped; stops the split. */
 static enum kd_err kd_wit_reg_fail2(struct kd_wit_reply *j, const char *outer, const char *inner,
                                     const char *text)
 {
-    struct kd_buf b;
-    enum kd_err e;
-
-    kd_buf_init(&b, KD_WIT_REG_ERR_MAX - 1);
-    e = kd_buf_printf(&b, "{\"%s\":{\"%s\":\"", outer, inner);
-    if (e == KD_OK)
-        e = kd_buf_append_json_escaped(&b, text, strlen(text));
-    if (e == KD_OK)
-        e = kd_buf_append_str(&b, "\"}}");
-    if (e == KD_OK)
-        e = kd_buf_append(&b, "", 1);
-    e = kd_wit_reg_fail(j, e == KD_OK ? (const char *)b.data
-                                      : "{\"ParseError\":{\"DeserializeError\":\"?\"}}");
-    kd_buf_free(&b);
-    return e;
+    return kd_wit_err_record2(j->err, sizeof(j->err), &j->err_len, &j->failed, outer, inner, text);
 }
 
 static enum kd_err kd_wit_reg_badsig(struct kd_wit_reply *j)

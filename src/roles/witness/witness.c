@@ -238,6 +238,38 @@ void kd_wit_respond_not_utf8(struct kd_http_req *req)
     kd_http_respond(req, 400, "text/plain; charset=utf-8", msg, sizeof(msg) - 1);
 }
 
+enum kd_err kd_wit_err_record(char *err, size_t cap, size_t *len, bool *failed, const char *body)
+{
+    const size_t n = strlen(body);
+
+    *failed = true;
+    *len = n < cap ? n : cap - 1;
+    memcpy(err, body, *len);
+    err[*len] = '\0';
+    return KD_EINVAL;
+}
+
+enum kd_err kd_wit_err_record2(char *err, size_t cap, size_t *len, bool *failed, const char *outer,
+                               const char *inner, const char *text)
+{
+    struct kd_buf b;
+    enum kd_err e;
+
+    kd_buf_init(&b, cap - 1);
+    e = kd_buf_printf(&b, "{\"%s\":{\"%s\":\"", outer, inner);
+    if (e == KD_OK)
+        e = kd_buf_append_json_escaped(&b, text, strlen(text));
+    if (e == KD_OK)
+        e = kd_buf_append_str(&b, "\"}}");
+    if (e == KD_OK)
+        e = kd_buf_append(&b, "", 1);
+    e = kd_wit_err_record(err, cap, len, failed,
+                          e == KD_OK ? (const char *)b.data
+                                     : "{\"ParseError\":{\"DeserializeError\":\"?\"}}");
+    kd_buf_free(&b);
+    return e;
+}
+
 bool kd_wit_qb64_id(const char *s, size_t n)
 {
     if (n == 0 || n > KD_KEL_ID_MAX)

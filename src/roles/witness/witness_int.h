@@ -67,6 +67,13 @@ void kd_wit_answer_write(struct kd_http_req *req, const char *route, enum kd_err
  * characters of the base64url alphabet (what may name a mailbox, a topic or
  * a query parameter's identifier before it is looked up). */
 bool kd_wit_qb64_id(const char *s, size_t n);
+/* Records body as the JSON error answer of a write (into err, cap bytes,
+ * truncated to fit; *len, *failed set) and returns KD_EINVAL, which stops
+ * the CESR split of the body. */
+enum kd_err kd_wit_err_record(char *err, size_t cap, size_t *len, bool *failed, const char *body);
+/* Likewise with {"<outer>":{"<inner>":"<text JSON-escaped>"}}. */
+enum kd_err kd_wit_err_record2(char *err, size_t cap, size_t *len, bool *failed, const char *outer,
+                               const char *inner, const char *text);
 /* Appends the -C## couples group "-CAB" + prefix + sig to out. */
 enum kd_err kd_wit_append_cab(struct kd_buf *out, const char *prefix, const char *sig);
 
